@@ -1,0 +1,129 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig, parseListenAddress } from './load.js';
+
+const connectionString =
+  'Endpoint=sb://contoso.servicebus.windows.net/;SharedAccessKeyName=DefaultListenSharedAccessSignature;SharedAccessKey=S3cr3tKeyValue=';
+
+function problemsOf(yaml: string, environment: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseConfig(yaml, { environment });
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseConfig', () => {
+  it('applies documented defaults to a minimal config', () => {
+    const config = parseConfig(
+      `azureNotificationHubs:\n  - name: prod\n    connectionString: "${connectionString}"\n    hub: my-hub\n`,
+    );
+    expect(config.server).toEqual({ listen: { host: '0.0.0.0', port: 10130 }, apiTokens: [], maxRequestBodyBytes: 1048576 });
+    expect(config.storage).toEqual({ path: './data/state.db', finishedRetentionMilliseconds: 7 * 86_400_000 });
+    expect(config.azureNotificationHubs).toEqual([
+      {
+        name: 'prod',
+        hub: 'my-hub',
+        connection: {
+          namespaceHost: 'contoso.servicebus.windows.net',
+          namespaceUri: 'https://contoso.servicebus.windows.net',
+          sharedAccessKeyName: 'DefaultListenSharedAccessSignature',
+          sharedAccessKey: 'S3cr3tKeyValue=',
+        },
+        endpoint: 'https://contoso.servicebus.windows.net',
+        resourceUri: 'https://contoso.servicebus.windows.net/my-hub',
+        apiVersion: '2020-06',
+        notFoundDeadlineMilliseconds: 30 * 60_000,
+        maxAgeMilliseconds: 2 * 3_600_000,
+        concurrency: 8,
+        requestTimeoutMilliseconds: 10_000,
+      },
+    ]);
+  });
+
+  it('accepts an empty file', () => {
+    expect(parseConfig('').azureNotificationHubs).toEqual([]);
+  });
+
+  it('interpolates ${VAR} from the environment and keeps $$ as a dollar', () => {
+    const config = parseConfig(
+      [
+        'server:',
+        '  apiTokens: ["${INTAKE_TOKEN}", "pa$$word"]',
+        'azureNotificationHubs:',
+        '  - name: prod',
+        '    connectionString: "${NH_CONNECTION_STRING}"',
+        '    hub: my-hub',
+        '    endpoint: "http://127.0.0.1:18080/"',
+        '    notFoundDeadline: 1h30m',
+      ].join('\n'),
+      { environment: { INTAKE_TOKEN: 'token-from-env', NH_CONNECTION_STRING: connectionString } },
+    );
+    expect(config.server.apiTokens).toEqual(['token-from-env', 'pa$word']);
+    const [hub] = config.azureNotificationHubs;
+    expect(hub?.endpoint).toBe('http://127.0.0.1:18080');
+    // The overridden endpoint never changes what SAS signs.
+    expect(hub?.resourceUri).toBe('https://contoso.servicebus.windows.net/my-hub');
+    expect(hub?.notFoundDeadlineMilliseconds).toBe(90 * 60_000);
+  });
+
+  it('reads <key>File secrets, trimming the final newline, and token lists one per line', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'pne-config-'));
+    writeFileSync(join(folder, 'connection'), `${connectionString}\n`);
+    writeFileSync(join(folder, 'tokens'), 'first-token\n\nsecond-token\n');
+    const config = parseConfig(
+      [
+        'server:',
+        `  apiTokensFile: ${join(folder, 'tokens')}`,
+        'azureNotificationHubs:',
+        '  - name: prod',
+        `    connectionStringFile: ${join(folder, 'connection')}`,
+        '    hub: my-hub',
+      ].join('\n'),
+    );
+    expect(config.server.apiTokens).toEqual(['first-token', 'second-token']);
+    expect(config.azureNotificationHubs[0]?.connection.sharedAccessKey).toBe('S3cr3tKeyValue=');
+  });
+
+  it.each([
+    ['unknown keys', 'server:\n  lisen: ":1"\n', /^server\.lisen: unknown key$/],
+    ['unknown top-level keys', 'azure: []\n', /^azure: unknown key$/],
+    ['wrong types', 'azureNotificationHubs:\n  - name: prod\n    connectionString: x\n    hub: h\n    concurrency: "8"\n', /^azureNotificationHubs\[0\]\.concurrency: .*expected number/],
+    ['bad durations', `azureNotificationHubs:\n  - name: prod\n    connectionString: "${connectionString}"\n    hub: h\n    maxAge: 2 hours\n`, /^azureNotificationHubs\[0\]\.maxAge: is not a duration/],
+    ['missing required keys', 'azureNotificationHubs:\n  - name: prod\n    hub: h\n', /^azureNotificationHubs\[0\]\.connectionString: /],
+    ['bad target names', `azureNotificationHubs:\n  - name: "prod hub"\n    connectionString: "${connectionString}"\n    hub: h\n`, /^azureNotificationHubs\[0\]\.name: must be 1-64 characters/],
+    ['duplicate target names', `azureNotificationHubs:\n  - name: prod\n    connectionString: "${connectionString}"\n    hub: a\n  - name: prod\n    connectionString: "${connectionString}"\n    hub: b\n`, /^azureNotificationHubs\[1\]\.name: "prod" is already used by azureNotificationHubs\[0\]/],
+    ['malformed connection strings', 'azureNotificationHubs:\n  - name: prod\n    connectionString: "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKey=TOPSECRET"\n    hub: h\n', /^azureNotificationHubs\[0\]\.connectionString: malformed connection string: missing SharedAccessKeyName$/],
+    ['missing environment variables', 'server:\n  apiTokens: ["${NOPE}"]\n', /^server\.apiTokens\[0\]: environment variable NOPE is not set$/],
+    ['a key given twice', 'server:\n  listen: ":1"\n  listen: ":2"\n', /^YAML: Map keys must be unique/],
+    ['a bad listen address', 'server:\n  listen: "localhost"\n', /^server\.listen: "localhost" is not host:port$/],
+    ['a key and its File twin', 'storage:\n  path: a\n  pathFile: b\n', /^storage\.pathFile: give either path or pathFile, not both$/],
+    ['an unreadable secret file', 'storage:\n  pathFile: /nonexistent/secret\n', /^storage\.pathFile: cannot read \/nonexistent\/secret: ENOENT$/],
+    ['an endpoint with a query', `azureNotificationHubs:\n  - name: prod\n    connectionString: "${connectionString}"\n    hub: h\n    endpoint: "http://x/?a=b"\n`, /endpoint: must be an http/],
+    ['YAML syntax errors', 'server: [\n', /^YAML: /],
+  ])('names the key for %s', (_name, yaml, message) => {
+    const problems = problemsOf(yaml);
+    expect(problems.some((problem) => message.test(problem)), problems.join('\n')).toBe(true);
+    expect(problems.join('\n')).not.toContain('TOPSECRET');
+    expect(problems.join('\n')).not.toContain('S3cr3tKeyValue');
+  });
+});
+
+describe('parseListenAddress', () => {
+  it.each([
+    ['0.0.0.0:10130', { host: '0.0.0.0', port: 10130 }],
+    [':9000', { host: '0.0.0.0', port: 9000 }],
+    ['127.0.0.1:0', { host: '127.0.0.1', port: 0 }],
+    ['[::1]:8080', { host: '::1', port: 8080 }],
+  ])('%s', (text, expected) => {
+    expect(parseListenAddress(text)).toEqual(expected);
+  });
+
+  it('refuses an out-of-range port', () => {
+    expect(parseListenAddress('0.0.0.0:70000')).toBe('port 70000 is out of range');
+  });
+});

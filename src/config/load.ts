@@ -1,0 +1,255 @@
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import {
+  ConnectionStringError,
+  parseConnectionString,
+  type NotificationHubsConnection,
+} from '../sources/azure-notification-hubs/connection-string.js';
+import { parseDuration } from '../time/duration.js';
+import { configSchema, fileCapableKeys, type RawConfig } from './schema.js';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface AzureNotificationHubTarget {
+  name: string;
+  hub: string;
+  connection: NotificationHubsConnection;
+  /** Where requests go: the namespace by default, the simulator or a proxy in tests. */
+  endpoint: string;
+  /** The https URI SAS tokens are signed for; always the real namespace, whatever `endpoint` says. */
+  resourceUri: string;
+  apiVersion: string;
+  notFoundDeadlineMilliseconds: number;
+  maxAgeMilliseconds: number;
+  concurrency: number;
+  requestTimeoutMilliseconds: number;
+}
+
+export interface ExporterConfig {
+  server: { listen: ListenAddress; apiTokens: string[]; maxRequestBodyBytes: number };
+  storage: { path: string; finishedRetentionMilliseconds: number };
+  azureNotificationHubs: AzureNotificationHubTarget[];
+}
+
+export interface LoadOptions {
+  environment?: NodeJS.ProcessEnv;
+  readFile?: (path: string) => string;
+}
+
+export function loadConfigFile(path: string, options: LoadOptions = {}): ExporterConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`]);
+  }
+  return parseConfig(text, options);
+}
+
+export function parseConfig(yamlText: string, options: LoadOptions = {}): ExporterConfig {
+  const document = parseDocument(yamlText, { uniqueKeys: true, prettyErrors: true });
+  if (document.errors.length > 0) {
+    throw new ConfigError(document.errors.map((error) => `YAML: ${error.message.split('\n')[0]}`));
+  }
+  const raw: unknown = document.toJS() ?? {};
+  const problems: string[] = [];
+  const interpolated = interpolateEnvironment(raw, options.environment ?? process.env, [], problems);
+  const withFiles = readFileSecrets(interpolated, options.readFile ?? defaultReadFile, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const result = configSchema.safeParse(withFiles);
+  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, withFiles)));
+  return resolveConfig(result.data);
+}
+
+function defaultReadFile(path: string): string {
+  return readFileSync(path, 'utf8');
+}
+
+/** Replaces `${NAME}` in every string value; `$$` is a literal `$`. A missing variable is an error. */
+function interpolateEnvironment(value: unknown, environment: NodeJS.ProcessEnv, path: (string | number)[], problems: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\$|\$\{([^}]*)\}/g, (match, name: string | undefined) => {
+      if (match === '$$') return '$';
+      if (!name || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+        problems.push(`${formatPath(path)}: "\${${name ?? ''}}" is not a valid environment variable reference`);
+        return '';
+      }
+      const replacement = environment[name];
+      if (replacement === undefined) {
+        problems.push(`${formatPath(path)}: environment variable ${name} is not set`);
+        return '';
+      }
+      return replacement;
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, index) => interpolateEnvironment(item, environment, [...path, index], problems));
+  if (isRecord(value)) {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, interpolateEnvironment(item, environment, [...path, key], problems)]),
+    );
+  }
+  return value;
+}
+
+/** Turns `<key>File: /path` into `<key>: <file contents>` for the keys that allow it. */
+function readFileSecrets(config: unknown, readFile: (path: string) => string, problems: string[]): unknown {
+  if (!isRecord(config)) return config;
+  const result: Record<string, unknown> = { ...config };
+  for (const [section, keys] of Object.entries(fileCapableKeys)) {
+    const value = result[section];
+    if (Array.isArray(value)) {
+      result[section] = value.map((item, index) => resolveFileKeys(item, keys, [section, index], readFile, problems));
+    } else if (value !== undefined) {
+      result[section] = resolveFileKeys(value, keys, [section], readFile, problems);
+    }
+  }
+  return result;
+}
+
+function resolveFileKeys(
+  section: unknown,
+  keys: readonly string[],
+  path: (string | number)[],
+  readFile: (path: string) => string,
+  problems: string[],
+): unknown {
+  if (!isRecord(section)) return section;
+  const result: Record<string, unknown> = { ...section };
+  for (const key of keys) {
+    const fileKey = `${key}File`;
+    if (!(fileKey in result)) continue;
+    const filePath = result[fileKey];
+    delete result[fileKey];
+    const where = formatPath([...path, fileKey]);
+    if (key in result) {
+      problems.push(`${where}: give either ${key} or ${fileKey}, not both`);
+      continue;
+    }
+    if (typeof filePath !== 'string' || filePath === '') {
+      problems.push(`${where}: must be a file path`);
+      continue;
+    }
+    let contents: string;
+    try {
+      contents = readFile(filePath);
+    } catch (error) {
+      problems.push(`${where}: cannot read ${filePath}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+      continue;
+    }
+    // Secret files usually end in a newline; a list key (apiTokens) takes one entry per line.
+    result[key] = key === 'apiTokens'
+      ? contents.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '')
+      : contents.replace(/\r?\n$/, '');
+  }
+  return result;
+}
+
+function resolveConfig(raw: RawConfig): ExporterConfig {
+  const problems: string[] = [];
+  const listen = parseListenAddress(raw.server.listen);
+  if (typeof listen === 'string') problems.push(`server.listen: ${listen}`);
+
+  const seenNames = new Map<string, string>();
+  const checkUnique = (name: string, where: string) => {
+    const earlier = seenNames.get(name);
+    if (earlier) problems.push(`${where}.name: "${name}" is already used by ${earlier}`);
+    else seenNames.set(name, where);
+  };
+
+  const azureNotificationHubs: AzureNotificationHubTarget[] = [];
+  raw.azureNotificationHubs.forEach((hub, index) => {
+    const where = `azureNotificationHubs[${index}]`;
+    checkUnique(hub.name, where);
+    let connection: NotificationHubsConnection;
+    try {
+      connection = parseConnectionString(hub.connectionString);
+    } catch (error) {
+      if (!(error instanceof ConnectionStringError)) throw error;
+      problems.push(`${where}.connectionString: ${error.message}`);
+      return;
+    }
+    azureNotificationHubs.push({
+      name: hub.name,
+      hub: hub.hub,
+      connection,
+      endpoint: (hub.endpoint ?? connection.namespaceUri).replace(/\/+$/, ''),
+      resourceUri: `${connection.namespaceUri}/${hub.hub}`,
+      apiVersion: hub.apiVersion,
+      notFoundDeadlineMilliseconds: parseDuration(hub.notFoundDeadline) as number,
+      maxAgeMilliseconds: parseDuration(hub.maxAge) as number,
+      concurrency: hub.concurrency,
+      requestTimeoutMilliseconds: parseDuration(hub.requestTimeout) as number,
+    });
+  });
+
+  raw.everlive.forEach((app, index) => {
+    checkUnique(app.name, `everlive[${index}]`);
+    problems.push(
+      `everlive[${index}]: the Everlive source is not available in this version yet; remove the everlive section`,
+    );
+  });
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    server: {
+      listen: listen as ListenAddress,
+      apiTokens: raw.server.apiTokens,
+      maxRequestBodyBytes: raw.server.maxRequestBodyBytes,
+    },
+    storage: {
+      path: raw.storage.path,
+      finishedRetentionMilliseconds: parseDuration(raw.storage.finishedRetention) as number,
+    },
+    azureNotificationHubs,
+  };
+}
+
+/** `host:port`, `[v6]:port` or `:port` (all interfaces). Port 0 picks a free port. */
+export function parseListenAddress(text: string): ListenAddress | string {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  if (!match) return `"${text}" is not host:port`;
+  const port = Number(match[3]);
+  if (port > 65535) return `port ${port} is out of range`;
+  const host = match[1] ?? (match[2] === '' ? '0.0.0.0' : (match[2] as string));
+  return { host, port };
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
+  const where = formatPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown key`).join('\n  ');
+  }
+  if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) return `${where}: is required`;
+  return `${where || '(top level)'}: ${issue.message}`;
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let current = input;
+  for (const part of path) {
+    if (typeof current !== 'object' || current === null) return undefined;
+    current = (current as Record<PropertyKey, unknown>)[part];
+  }
+  return current;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`))
+    .join('');
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

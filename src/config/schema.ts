@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { parseDuration } from '../time/duration.js';
+
+/**
+ * The YAML config file, validated strictly: unknown keys are errors, every key has a documented default.
+ * Contract: ../shared/design.md "Config file". Secrets may come from `<key>File` (see load.ts).
+ */
+const targetName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -');
+
+const duration = z.string().refine((text) => parseDuration(text) !== undefined, {
+  message: 'is not a duration (examples: 500ms, 10s, 30m, 2h)',
+});
+
+const httpUrl = z.string().refine(
+  (text) => {
+    try {
+      const url = new URL(text);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.search === '' && url.hash === '';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be an http:// or https:// URL without query or fragment' },
+);
+
+export const azureNotificationHubSchema = z.strictObject({
+  name: targetName,
+  connectionString: z.string().min(1, 'must not be empty'),
+  hub: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$/, 'must be a hub name (letters, digits, . _ -, up to 260)'),
+  endpoint: httpUrl.optional(),
+  apiVersion: z.string().regex(/^\d{4}-\d{2}(-\d{2})?$/, 'must look like 2020-06').default('2020-06'),
+  notFoundDeadline: duration.default('30m'),
+  maxAge: duration.default('2h'),
+  concurrency: z.number().int().min(1).max(256).default(8),
+  requestTimeout: duration.default('10s'),
+});
+
+export const everliveSchema = z.strictObject({
+  name: targetName,
+  endpoint: httpUrl.default('https://api.everlive.com/v1'),
+  appId: z.string().min(1, 'must not be empty'),
+  masterKey: z.string().min(1, 'must not be empty'),
+  schedule: z.string().default('0 * * * * *'),
+  pageSize: z.number().int().min(1).max(500).default(100),
+});
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      listen: z.string().default('0.0.0.0:10130'),
+      apiTokens: z.array(z.string().min(1, 'must not be empty')).default([]),
+      maxRequestBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+    })
+    .prefault({}),
+  storage: z
+    .strictObject({
+      path: z.string().min(1).default('./data/state.db'),
+      finishedRetention: duration.default('7d'),
+    })
+    .prefault({}),
+  azureNotificationHubs: z.array(azureNotificationHubSchema).default([]),
+  everlive: z.array(everliveSchema).default([]),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;
+
+/**
+ * Keys that may instead be given as `<key>File: /path` to read a secret (or any string) from a file.
+ * Listed per section so a future key that really ends in "File" is not mistaken for one.
+ */
+export const fileCapableKeys = {
+  server: ['listen', 'apiTokens'],
+  storage: ['path'],
+  azureNotificationHubs: ['name', 'connectionString', 'hub', 'endpoint', 'apiVersion'],
+  everlive: ['name', 'endpoint', 'appId', 'masterKey'],
+} as const;
