@@ -222,7 +222,7 @@ export function parseListenAddress(text: string): ListenAddress | string {
   if (!match) return `"${text}" is not host:port`;
   const port = Number(match[3]);
   if (port > 65535) return `port ${port} is out of range`;
-  const host = match[1] ?? (match[2] === '' ? '0.0.0.0' : (match[2] as string));
+  const host = match[1] ?? (match[2] ? match[2] : '0.0.0.0');
   return { host, port };
 }
 

@@ -1,0 +1,164 @@
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ExporterConfig } from './config/load.js';
+import type { Logger } from './logging/logger.js';
+import { createExporterMetrics, type ExporterMetrics, type TrackedCount } from './metrics/exporter-metrics.js';
+import { OutcomeLabeler } from './metrics/labels.js';
+import { histogramBounds, metricNames, sourceLabels } from './metrics/names.js';
+import { createHttpApp } from './server/http-app.js';
+import { NotificationHubsClient } from './sources/azure-notification-hubs/client.js';
+import { notificationStates, terminalStates } from './sources/azure-notification-hubs/notification-state.js';
+import { firstPollDelayMilliseconds } from './sources/azure-notification-hubs/poll-schedule.js';
+import { HubPoller, type TelemetryClient } from './sources/azure-notification-hubs/poller.js';
+import { TrackingStore } from './tracking/store.js';
+import type { TrackedMessage } from './tracking/types.js';
+import { systemClock, type Clock } from './time/clock.js';
+import { version } from './version.js';
+
+export interface ExporterOptions {
+  config: ExporterConfig;
+  logger: Logger;
+  clock?: Clock;
+  random?: () => number;
+  /** Replaces the undici client per hub (benchmarks); tests use the real client against the simulator. */
+  createClient?: (target: ExporterConfig['azureNotificationHubs'][number]) => TelemetryClient & { close?: () => Promise<void> };
+  processMetrics?: boolean;
+}
+
+export interface RunningExporter {
+  url: string;
+  port: number;
+  store: TrackingStore;
+  metrics: ExporterMetrics;
+  pollers: ReadonlyMap<string, HubPoller>;
+  /** Waits until no poll request is in flight on any hub. */
+  whenIdle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const pruneIntervalMilliseconds = 60 * 60_000;
+
+/** Opens the store, resumes tracking, starts the poll loops and the HTTP server. */
+export async function startExporter(options: ExporterOptions): Promise<RunningExporter> {
+  const { config, logger } = options;
+  const clock = options.clock ?? systemClock;
+  const store = TrackingStore.open(config.storage.path, histogramBounds);
+  const labeler = new OutcomeLabeler();
+  for (const series of store.counters.series(metricNames.outcomes)) {
+    if (series.labels.target && series.labels.outcome) labeler.remember(series.labels.target, series.labels.outcome);
+  }
+
+  const pollers = new Map<string, HubPoller>();
+  const clients: { close?: () => Promise<void> }[] = [];
+  const metrics = createExporterMetrics({
+    store,
+    targets: config.azureNotificationHubs.map((target) => ({ source: sourceLabels.azureNotificationHubs, target: target.name })),
+    trackedMessages: () => trackedCounts(pollers),
+    trackedStates: ['Pending', ...notificationStates.filter((state) => !terminalStates.has(state))],
+    terminalStates: [...terminalStates],
+    version,
+    processMetrics: options.processMetrics,
+  });
+
+  for (const target of config.azureNotificationHubs) {
+    const client = options.createClient?.(target) ?? new NotificationHubsClient(target, clock);
+    clients.push(client);
+    pollers.set(
+      target.name,
+      new HubPoller({ target, client, store, metrics, labeler, clock, logger: logger.child({ source: 'azure_notification_hubs' }), random: options.random }),
+    );
+  }
+
+  const resumed = store.loadActiveMessages();
+  const orphans = distribute(resumed, pollers);
+  if (orphans > 0) {
+    logger.warn({ messages: orphans }, 'state file tracks messages for targets no longer configured; they are kept but not polled');
+  }
+  logger.info({ messages: resumed.length - orphans, targets: pollers.size }, 'resumed tracking');
+  for (const poller of pollers.values()) poller.start();
+
+  let ready = false;
+  let stopping = false;
+  const app = createHttpApp({
+    registry: metrics.registry,
+    apiTokens: config.server.apiTokens,
+    maxRequestBodyBytes: config.server.maxRequestBodyBytes,
+    isReady: () => ready && !stopping,
+    logger,
+    version,
+    store,
+    targets: config.azureNotificationHubs,
+    track: (messages) => distribute(messages, pollers),
+    now: () => clock.now(),
+    firstPollDelayMilliseconds,
+  });
+  const server: Server = app.listen(config.server.listen.port, config.server.listen.host);
+  await once(server, 'listening');
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+  const port = (server.address() as AddressInfo).port;
+  const host = config.server.listen.host === '0.0.0.0' || config.server.listen.host === '::' ? '127.0.0.1' : config.server.listen.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  ready = true;
+
+  const prune = () => {
+    try {
+      const removed = store.pruneFinished(clock.now() - config.storage.finishedRetentionMilliseconds);
+      if (removed > 0) logger.info({ removed }, 'pruned finished messages');
+    } catch (error) {
+      logger.error({ error: String(error) }, 'cannot prune finished messages');
+    }
+  };
+  prune();
+  const pruneTimer = setInterval(prune, pruneIntervalMilliseconds);
+  pruneTimer.unref();
+
+  return {
+    url,
+    port,
+    store,
+    metrics,
+    pollers,
+    whenIdle: async () => {
+      await Promise.all([...pollers.values()].map((poller) => poller.whenIdle()));
+    },
+    stop: async () => {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(pruneTimer);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await Promise.all([...pollers.values()].map((poller) => poller.stop()));
+      await Promise.all(clients.map((client) => client.close?.() ?? Promise.resolve()));
+      server.closeAllConnections();
+      await closed;
+      store.close();
+    },
+  };
+}
+
+function distribute(messages: Iterable<TrackedMessage>, pollers: ReadonlyMap<string, HubPoller>): number {
+  const byTarget = new Map<string, TrackedMessage[]>();
+  let orphans = 0;
+  for (const message of messages) {
+    if (!pollers.has(message.target)) {
+      orphans += 1;
+      continue;
+    }
+    const list = byTarget.get(message.target) ?? [];
+    list.push(message);
+    byTarget.set(message.target, list);
+  }
+  for (const [target, list] of byTarget) pollers.get(target)?.add(list);
+  return orphans;
+}
+
+function* trackedCounts(pollers: ReadonlyMap<string, HubPoller>): Iterable<TrackedCount> {
+  for (const poller of pollers.values()) {
+    for (const [state, count] of poller.trackedCounts()) {
+      yield { source: sourceLabels.azureNotificationHubs, target: poller.name, state, count };
+    }
+  }
+}

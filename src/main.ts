@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfigFile } from './config/load.js';
+import { startExporter } from './exporter.js';
+import { createLogger } from './logging/logger.js';
+import { StoreError } from './tracking/store.js';
+import { version } from './version.js';
+import { waitForSignal } from './wait-for-signal.js';
+
+const usage = `Usage: push-notification-exporter --config FILE [--check-config] [--log-level LEVEL]
+       push-notification-exporter --demo
+
+  --config FILE      YAML configuration file (see README.md "Configuration")
+  --check-config     validate the configuration and exit (0 = valid)
+  --demo             run on the built-in simulator with generated traffic
+  --log-level LEVEL  trace, debug, info (default), warn, error
+  --version          print the version
+  --help             print this help`;
+
+async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        'check-config': { type: 'boolean', default: false },
+        demo: { type: 'boolean', default: false },
+        'log-level': { type: 'string' },
+        version: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${usage}\n`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  if (args.version) {
+    process.stdout.write(`push-notification-exporter ${version} (Node.js ${process.version})\n`);
+    return 0;
+  }
+  if (args.demo) {
+    const { runDemo } = await import('./simulator/demo.js');
+    return runDemo({ logLevel: args['log-level'] });
+  }
+  if (!args.config) {
+    process.stderr.write(`--config FILE is required (or --demo to try it on the simulator)\n\n${usage}\n`);
+    return 2;
+  }
+
+  let config;
+  try {
+    config = loadConfigFile(args.config);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${args.config}: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (args['check-config']) {
+    process.stdout.write(
+      `${args.config}: configuration is valid (${config.azureNotificationHubs.length} Azure Notification Hubs targets)\n`,
+    );
+    return 0;
+  }
+
+  const logger = createLogger({ level: args['log-level'] });
+  let exporter;
+  try {
+    exporter = await startExporter({ config, logger });
+  } catch (error) {
+    if (error instanceof StoreError) {
+      logger.fatal({ error: error.message }, 'cannot open the state file');
+      return 1;
+    }
+    logger.fatal({ error: String(error) }, 'cannot start');
+    return 1;
+  }
+  logger.info({ url: exporter.url, metrics: `${exporter.url}/metrics`, version }, 'exporter started');
+  await waitForSignal();
+  logger.info('stopping: finishing in-flight polls and writes');
+  await exporter.stop();
+  logger.info('stopped');
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`fatal: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,87 @@
+import { labelKey, type CounterTotals, type HistogramTotals, type LabelSet } from './totals.js';
+
+/**
+ * prom-client metric objects whose values come from the durable totals at scrape time (prom-client
+ * calls `get()` on every registered metric). Counting happens in the tracking store, never here.
+ */
+interface ScrapedValue {
+  metricName?: string;
+  labels: Record<string, string | number>;
+  value: number;
+}
+
+interface ScrapedFamily {
+  name: string;
+  help: string;
+  type: 'counter' | 'histogram';
+  aggregator: 'sum';
+  values: ScrapedValue[];
+}
+
+/** Registered with `registry.registerMetric(metric as unknown as Metric)`: prom-client only calls get(). */
+export interface ScrapedMetric {
+  name: string;
+  help: string;
+  type: 'counter' | 'histogram';
+  aggregator: 'sum';
+  get(): Promise<ScrapedFamily>;
+  reset(): void;
+}
+
+export function durableCounter(options: {
+  name: string;
+  help: string;
+  totals: CounterTotals;
+  /** Decides which series are shown (for example only configured targets), and seeds zero series. */
+  include: (labels: LabelSet) => boolean;
+  seed?: () => LabelSet[];
+}): ScrapedMetric {
+  const { name, help, totals, include, seed } = options;
+  return {
+    name,
+    help,
+    type: 'counter',
+    aggregator: 'sum',
+    reset() {},
+    get: () => {
+      const values = new Map<string, ScrapedValue>();
+      for (const labels of seed?.() ?? []) values.set(labelKey(labels), { labels: { ...labels }, value: 0 });
+      for (const series of totals.series(name)) {
+        if (!include(series.labels)) continue;
+        values.set(labelKey(series.labels), { labels: { ...series.labels }, value: series.value });
+      }
+      return Promise.resolve({ name, help, type: 'counter', aggregator: 'sum', values: [...values.values()] });
+    },
+  };
+}
+
+export function durableHistogram(options: {
+  name: string;
+  help: string;
+  totals: HistogramTotals;
+  include: (labels: LabelSet) => boolean;
+}): ScrapedMetric {
+  const { name, help, totals, include } = options;
+  return {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    reset() {},
+    get: () => {
+      const values: ScrapedValue[] = [];
+      for (const series of totals.series(name)) {
+        if (!include(series.labels)) continue;
+        let cumulative = 0;
+        series.bounds.forEach((bound, index) => {
+          cumulative += series.bucketCounts[index] ?? 0;
+          values.push({ metricName: `${name}_bucket`, labels: { ...series.labels, le: bound }, value: cumulative });
+        });
+        values.push({ metricName: `${name}_bucket`, labels: { ...series.labels, le: '+Inf' }, value: series.count });
+        values.push({ metricName: `${name}_sum`, labels: { ...series.labels }, value: series.sum });
+        values.push({ metricName: `${name}_count`, labels: { ...series.labels }, value: series.count });
+      }
+      return Promise.resolve({ name, help, type: 'histogram', aggregator: 'sum', values });
+    },
+  };
+}

@@ -1,0 +1,156 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import type { TrackingStore } from '../tracking/store.js';
+import { durableCounter, durableHistogram } from './durable-metric.js';
+import { metricNames } from './names.js';
+import type { LabelSet } from './totals.js';
+
+export interface SourceTarget {
+  source: string;
+  target: string;
+}
+
+export interface TrackedCount extends SourceTarget {
+  state: string;
+  count: number;
+}
+
+export interface ExporterMetricsOptions {
+  store: TrackingStore;
+  targets: readonly SourceTarget[];
+  /** Point-in-time counts of messages being polled, read at scrape time. */
+  trackedMessages: () => Iterable<TrackedCount>;
+  /** States shown as 0 for every target even when nothing is in them. */
+  trackedStates: readonly string[];
+  terminalStates: readonly string[];
+  version: string;
+  processMetrics?: boolean;
+}
+
+export interface ExporterMetrics {
+  registry: Registry;
+  upstreamRequests: Counter<'source' | 'target' | 'operation' | 'code'>;
+  upstreamRequestDuration: Histogram<'source' | 'target' | 'operation'>;
+  sourceUp: Gauge<'source' | 'target'>;
+  sourceLastSuccess: Gauge<'source' | 'target'>;
+}
+
+// Said in every HELP of polled data: the documented exception to "collect on scrape".
+const polledNote = 'Polled from the upstream API on its own schedule; a scrape never calls upstream.';
+
+/** Every metric family of the exporter, in a dedicated registry. Contract: ../shared/design.md "Metrics". */
+export function createExporterMetrics(options: ExporterMetricsOptions): ExporterMetrics {
+  const registry = new Registry();
+  const { store, targets } = options;
+  const configured = new Set(targets.map(({ source, target }) => `${source}\u0000${target}`));
+  const isConfigured = (labels: LabelSet) => configured.has(`${labels.source}\u0000${labels.target}`);
+  const register = (metric: unknown) => registry.registerMetric(metric as Metric);
+
+  register(
+    durableCounter({
+      name: metricNames.outcomes,
+      help: `Outcome counts reported upstream per platform and outcome, added by growth since last seen. ${polledNote}`,
+      totals: store.counters,
+      include: isConfigured,
+    }),
+  );
+  register(
+    durableCounter({
+      name: metricNames.messages,
+      help: `Messages counted once when they reach a terminal state (Azure) or are first seen (Everlive), by state. ${polledNote}`,
+      totals: store.counters,
+      include: isConfigured,
+      seed: () => targets.flatMap((target) => options.terminalStates.map((state) => ({ ...target, state }))),
+    }),
+  );
+  register(
+    durableCounter({
+      name: metricNames.trackingExpired,
+      help: 'Messages given up without a terminal state: not_found (telemetry never appeared), max_age (never finished).',
+      totals: store.counters,
+      include: isConfigured,
+      seed: () => targets.flatMap((target) => ['not_found', 'max_age'].map((reason) => ({ ...target, reason }))),
+    }),
+  );
+  register(
+    durableCounter({
+      name: metricNames.pnsErrors,
+      help: 'Records in PNS error-details blobs by platform and error.',
+      totals: store.counters,
+      include: isConfigured,
+    }),
+  );
+  register(
+    durableCounter({
+      name: metricNames.intakeNotifications,
+      help: 'Notification IDs received by the intake API, by result: accepted, duplicate, rejected.',
+      totals: store.counters,
+      include: () => true,
+      seed: () => ['accepted', 'duplicate', 'rejected'].map((result) => ({ result })),
+    }),
+  );
+  register(
+    durableHistogram({
+      name: metricNames.queueDuration,
+      help: `Seconds from EnqueueTime to StartTime of messages that reached a terminal state. ${polledNote}`,
+      totals: store.histograms,
+      include: isConfigured,
+    }),
+  );
+  register(
+    durableHistogram({
+      name: metricNames.processingDuration,
+      help: `Seconds from StartTime to EndTime of messages that reached a terminal state. ${polledNote}`,
+      totals: store.histograms,
+      include: isConfigured,
+    }),
+  );
+
+  new Gauge({
+    name: metricNames.trackedMessages,
+    help: 'Messages being polled now, by last known state (Pending = telemetry not available yet).',
+    labelNames: ['source', 'target', 'state'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const target of targets) {
+        for (const state of options.trackedStates) this.set({ ...target, state }, 0);
+      }
+      for (const { source, target, state, count } of options.trackedMessages()) this.set({ source, target, state }, count);
+    },
+  });
+
+  const sourceUp = new Gauge({
+    name: metricNames.sourceUp,
+    help: 'Whether the last request to this upstream got a valid answer (1) or not (0); a 404 "telemetry not ready" is valid.',
+    labelNames: ['source', 'target'] as const,
+    registers: [registry],
+  });
+  const sourceLastSuccess = new Gauge({
+    name: metricNames.sourceLastSuccess,
+    help: 'Unix time of the last upstream request that got a valid answer.',
+    labelNames: ['source', 'target'] as const,
+    registers: [registry],
+  });
+  const upstreamRequests = new Counter({
+    name: metricNames.upstreamRequests,
+    help: 'Requests made to upstream APIs, by operation and HTTP status code (or timeout, network_error).',
+    labelNames: ['source', 'target', 'operation', 'code'] as const,
+    registers: [registry],
+  });
+  const upstreamRequestDuration = new Histogram({
+    name: metricNames.upstreamRequestDuration,
+    help: 'Duration of requests to upstream APIs in seconds, including reading the body.',
+    labelNames: ['source', 'target', 'operation'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  new Gauge({
+    name: metricNames.buildInfo,
+    help: 'Build information of the exporter; always 1.',
+    labelNames: ['version', 'nodejs_version'] as const,
+    registers: [registry],
+  }).set({ version: options.version, nodejs_version: process.version }, 1);
+
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  return { registry, upstreamRequests, upstreamRequestDuration, sourceUp, sourceLastSuccess };
+}

@@ -1,0 +1,75 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../logging/logger.js';
+import { bearerTokenAuth } from './auth.js';
+import { intakeRoutes, type IntakeDependencies } from './intake-routes.js';
+
+export interface HttpAppOptions extends IntakeDependencies {
+  registry: Registry;
+  apiTokens: readonly string[];
+  maxRequestBodyBytes: number;
+  isReady: () => boolean;
+  logger: Logger;
+  version: string;
+}
+
+/** /metrics, /-/healthy, /-/ready and the /api/v1 intake and lookup API. */
+export function createHttpApp(options: HttpAppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/', (_request, response) => {
+    response.type('html').send(landingPage(options.version));
+  });
+  app.get('/metrics', (_request, response, next) => {
+    // Renders in-memory state only: no upstream is called during a scrape.
+    options.registry
+      .metrics()
+      .then((text) => response.type(options.registry.contentType).send(text))
+      .catch(next);
+  });
+  app.get('/-/healthy', (_request, response) => {
+    response.type('text').send('OK');
+  });
+  app.get('/-/ready', (_request, response) => {
+    if (options.isReady()) response.type('text').send('OK');
+    else response.status(503).type('text').send('not ready');
+  });
+
+  app.use('/api/v1', bearerTokenAuth(options.apiTokens), intakeRoutes(options));
+  app.use('/api', (_request, response) => {
+    response.status(404).json({ error: 'no such API endpoint' });
+  });
+  app.use((_request, response) => {
+    response.status(404).type('text').send('not found');
+  });
+  app.use(errorHandler(options.logger));
+  return app;
+}
+
+function errorHandler(logger: Logger) {
+  return (error: unknown, request: Request, response: Response, _next: NextFunction): void => {
+    const status = (error as { status?: number; statusCode?: number }).status ?? (error as { statusCode?: number }).statusCode;
+    const type = (error as { type?: string }).type;
+    if (type === 'entity.too.large') {
+      response.status(413).json({ error: 'request body is too large' });
+    } else if (type === 'entity.parse.failed') {
+      response.status(400).json({ error: 'request body is not valid JSON' });
+    } else if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
+      response.status(415).json({ error: 'request body must be UTF-8 JSON' });
+    } else if (status !== undefined && status >= 400 && status < 500) {
+      response.status(status).json({ error: 'bad request' });
+    } else {
+      logger.error({ path: request.path, error: String(error) }, 'request failed');
+      response.status(500).json({ error: 'internal error' });
+    }
+  };
+}
+
+function landingPage(version: string): string {
+  return `<!doctype html><html><head><title>push-notification-exporter</title></head><body>
+<h1>push-notification-exporter ${version}</h1>
+<ul><li><a href="metrics">metrics</a></li><li><a href="-/healthy">healthy</a></li><li><a href="-/ready">ready</a></li></ul>
+</body></html>`;
+}

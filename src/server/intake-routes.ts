@@ -1,0 +1,75 @@
+import express, { type Request, type Response, type Router } from 'express';
+import type { AzureNotificationHubTarget } from '../config/load.js';
+import type { Logger } from '../logging/logger.js';
+import type { TrackingStore } from '../tracking/store.js';
+import type { TrackedMessage } from '../tracking/types.js';
+import { validateIntake } from './intake-validation.js';
+
+export interface IntakeDependencies {
+  store: TrackingStore;
+  targets: readonly AzureNotificationHubTarget[];
+  /** Hands newly stored messages to their hub's poll loop. */
+  track: (messages: TrackedMessage[]) => void;
+  now: () => number;
+  firstPollDelayMilliseconds: number;
+  maxRequestBodyBytes: number;
+  logger: Logger;
+}
+
+/** POST /notifications (intake) and GET /notifications/{target}/{id} (lookup). */
+export function intakeRoutes(dependencies: IntakeDependencies): Router {
+  const router = express.Router();
+  const parseJson = express.json({ limit: dependencies.maxRequestBodyBytes, strict: true, type: () => true });
+
+  router.post(
+    '/notifications',
+    (request, response, next) => {
+      if (!request.is('application/json')) {
+        dependencies.store.countRejectedIntake(1);
+        response.status(415).json({ error: 'Content-Type must be application/json' });
+        return;
+      }
+      next();
+    },
+    parseJson,
+    (request, response) => accept(request, response, dependencies),
+  );
+
+  router.get('/notifications/:target/:notificationId', (request, response) => {
+    const target = request.params.target;
+    const notificationId = request.params.notificationId;
+    const record = dependencies.store.getNotification(target, notificationId);
+    if (!record) {
+      response.status(404).json({ error: 'no such notification is tracked or recently finished' });
+      return;
+    }
+    response.json(record);
+  });
+
+  router.all('/notifications', (_request, response) => {
+    response.set('Allow', 'POST').status(405).json({ error: 'method not allowed' });
+  });
+  return router;
+}
+
+function accept(request: Request, response: Response, dependencies: IntakeDependencies): void {
+  const validation = validateIntake(request.body, dependencies.targets);
+  if (!validation.ok) {
+    const itemCount = Array.isArray(request.body) ? Math.max(1, (request.body as unknown[]).length) : 1;
+    dependencies.store.countRejectedIntake(itemCount);
+    response.status(400).json({ error: validation.error, items: validation.items });
+    return;
+  }
+  const now = dependencies.now();
+  let result;
+  try {
+    // 202 is sent only after this transaction has committed: an acknowledged ID survives any crash.
+    result = dependencies.store.acceptNotifications(validation.items, now, now + dependencies.firstPollDelayMilliseconds);
+  } catch (error) {
+    dependencies.logger.error({ error: String(error), items: validation.items.length }, 'cannot store notifications');
+    response.status(503).json({ error: 'the notifications could not be stored; nothing was stored, try again' });
+    return;
+  }
+  dependencies.track(result.accepted);
+  response.status(202).json({ accepted: result.accepted.length, duplicates: result.duplicates });
+}

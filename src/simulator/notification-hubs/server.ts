@@ -1,0 +1,293 @@
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { systemClock, type Clock } from '../../time/clock.js';
+import { finishesAt, snapshotAt, type MessagePlan } from './message-plan.js';
+import { escapeXml, renderNotificationDetails } from './render.js';
+import { verifySasHeader } from './sas-verifier.js';
+
+export interface SimulatedHub {
+  name: string;
+  /** SharedAccessKeyName → SharedAccessKey accepted for this hub. */
+  keys: Record<string, string>;
+}
+
+export type SimulatorFault =
+  | { kind: 'status'; status: number; retryAfterSeconds?: number; retryAfterMilliseconds?: number }
+  | { kind: 'delay'; milliseconds: number }
+  | { kind: 'malformed' }
+  | { kind: 'reset' };
+
+export interface SimulatorRequest {
+  at: number;
+  method: string;
+  hub: string;
+  notificationId?: string;
+  status: number | 'reset';
+}
+
+interface SimulatedMessage {
+  hub: string;
+  notificationId: string;
+  createdAt: number;
+  plan: MessagePlan;
+}
+
+export interface NotificationHubsSimulatorOptions {
+  /** The namespace name: SAS tokens must be signed for https://{namespace}.servicebus.windows.net/... */
+  namespace: string;
+  hubs: SimulatedHub[];
+  clock?: Clock;
+  random?: () => number;
+  /** Plan for messages created through the send endpoint (POST /{hub}/messages/). */
+  planForSend?: (hub: string) => MessagePlan;
+}
+
+/**
+ * A faithful fake of the Notification Hubs per-message telemetry API on 127.0.0.1: exact SAS
+ * verification, 404 until a message is ready, Enqueued → Processing (counts growing) → final state,
+ * and injectable faults. Used by tests, the demo and benchmarks.
+ */
+export class NotificationHubsSimulator {
+  readonly namespaceHost: string;
+  readonly requests: SimulatorRequest[] = [];
+  private readonly messages = new Map<string, SimulatedMessage>();
+  private readonly faults = new Map<string, { fault: SimulatorFault; remaining: number }[]>();
+  private readonly hubs: Map<string, Map<string, string>>;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private server: Server | undefined;
+  private baseUrl = '';
+
+  constructor(private readonly options: NotificationHubsSimulatorOptions) {
+    this.namespaceHost = `${options.namespace}.servicebus.windows.net`;
+    this.hubs = new Map(options.hubs.map((hub) => [hub.name.toLowerCase(), new Map(Object.entries(hub.keys))]));
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+  }
+
+  get url(): string {
+    return this.baseUrl;
+  }
+
+  connectionString(hub: string): string {
+    const [keyName, key] = Object.entries(this.options.hubs.find((candidate) => candidate.name === hub)?.keys ?? {})[0] ?? [];
+    return `Endpoint=sb://${this.namespaceHost}/;SharedAccessKeyName=${keyName};SharedAccessKey=${key}`;
+  }
+
+  async start(port = 0): Promise<string> {
+    this.server = createServer((request, response) => this.handle(request, response));
+    this.server.keepAliveTimeout = 60_000;
+    this.server.listen(port, '127.0.0.1');
+    await once(this.server, 'listening');
+    this.baseUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.baseUrl;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    const closed = once(this.server, 'close');
+    this.server.close();
+    this.server.closeAllConnections();
+    await closed;
+    this.server = undefined;
+  }
+
+  /** Creates a message now; returns its ID. */
+  createMessage(hub: string, plan: MessagePlan, notificationId: string = generateNotificationId(this.random)): string {
+    this.messages.set(messageKey(hub, notificationId), { hub, notificationId, createdAt: this.clock.now(), plan });
+    return notificationId;
+  }
+
+  /** The `Location` a send would have answered for this message. */
+  locationOf(hub: string, notificationId: string): string {
+    return `https://${this.namespaceHost}/${hub}/messages/${notificationId}?api-version=2020-06`;
+  }
+
+  /** Makes the next `times` requests to `hub` fail this way (Infinity until cleared). */
+  injectFault(hub: string, fault: SimulatorFault, times = Number.POSITIVE_INFINITY): void {
+    const list = this.faults.get(hub.toLowerCase()) ?? [];
+    list.push({ fault, remaining: times });
+    this.faults.set(hub.toLowerCase(), list);
+  }
+
+  clearFaults(hub?: string): void {
+    if (hub === undefined) this.faults.clear();
+    else this.faults.delete(hub.toLowerCase());
+  }
+
+  /** What an exact exporter must end up counting for `hub`, once every message has finished. */
+  truth(hub: string): {
+    outcomes: Map<string, number>;
+    finalStates: Map<string, number>;
+    unfinished: number;
+  } {
+    const outcomes = new Map<string, number>();
+    const finalStates = new Map<string, number>();
+    let unfinished = 0;
+    for (const message of this.messages.values()) {
+      if (message.hub !== hub) continue;
+      const finished = finishesAt(message.plan, message.createdAt);
+      if (finished === undefined) {
+        unfinished += 1;
+        continue;
+      }
+      finalStates.set(message.plan.finalState, (finalStates.get(message.plan.finalState) ?? 0) + 1);
+      if (message.plan.finalState === 'Canceled') continue;
+      for (const [collection, counts] of Object.entries(message.plan.outcomes)) {
+        const platform = collection.replace(/OutcomeCounts$/, '').toLowerCase();
+        for (const [name, count] of Object.entries(counts)) {
+          if (count === 0) continue;
+          const key = `${platform}/${name}`;
+          outcomes.set(key, (outcomes.get(key) ?? 0) + count);
+        }
+      }
+    }
+    return { outcomes, finalStates, unfinished };
+  }
+
+  requestsFor(notificationId: string): SimulatorRequest[] {
+    return this.requests.filter((request) => request.notificationId === notificationId);
+  }
+
+  private handle(request: IncomingMessage, response: ServerResponse): void {
+    const url = new URL(request.url ?? '/', 'http://simulator');
+    const segments = url.pathname.split('/').filter((segment) => segment !== '').map(decodeURIComponent);
+    const hub = segments[0] ?? '';
+    const notificationId = segments[2];
+    const log = (status: number | 'reset') =>
+      this.requests.push({ at: this.clock.now(), method: request.method ?? 'GET', hub, notificationId, status });
+
+    if (segments.length < 2 || segments[1]?.toLowerCase() !== 'messages' || segments.length > 3) {
+      log(404);
+      return sendError(response, 404, 'The requested resource does not exist.');
+    }
+    const keys = this.hubs.get(hub.toLowerCase());
+    if (!keys) {
+      log(404);
+      return sendError(response, 404, `The hub ${hub} does not exist.`);
+    }
+    const resourceUri = `https://${this.namespaceHost}${url.pathname}`;
+    const rejection = verifySasHeader({
+      header: request.headers.authorization,
+      resourceUri,
+      keys,
+      nowSeconds: Math.floor(this.clock.now() / 1000),
+    });
+    if (rejection) {
+      log(401);
+      return sendError(response, 401, rejection);
+    }
+    if (!url.searchParams.get('api-version') || !request.headers['x-ms-version']) {
+      log(400);
+      return sendError(response, 400, 'api-version query parameter and x-ms-version header are required');
+    }
+    const fault = this.takeFault(hub);
+    if (fault) {
+      this.applyFault(fault, response, log, () => this.route(request, response, hub, notificationId, log));
+      return;
+    }
+    this.route(request, response, hub, notificationId, log);
+  }
+
+  private route(
+    request: IncomingMessage,
+    response: ServerResponse,
+    hub: string,
+    notificationId: string | undefined,
+    log: (status: number) => void,
+  ): void {
+    if (request.method === 'POST' && notificationId === undefined) return this.send(request, response, hub, log);
+    if (request.method !== 'GET' || notificationId === undefined) {
+      log(405);
+      return sendError(response, 405, 'method not allowed');
+    }
+    const message = this.messages.get(messageKey(hub, notificationId));
+    const snapshot = message && snapshotAt(message.plan, message.createdAt, this.clock.now());
+    if (!message || !snapshot || snapshot.state === 'NotReady') {
+      log(404);
+      return sendError(response, 404, 'The notification telemetry does not exist (yet).');
+    }
+    log(200);
+    response.writeHead(200, { 'content-type': 'application/xml; charset=utf-8' });
+    response.end(
+      renderNotificationDetails({
+        notificationId,
+        location: this.locationOf(hub, notificationId).replace('https://', 'sb://'),
+        snapshot,
+        plan: message.plan,
+        random: this.random,
+      }),
+    );
+  }
+
+  /** POST /{hub}/messages/: a send; answers 201 with the Location header, as the real service does. */
+  private send(request: IncomingMessage, response: ServerResponse, hub: string, log: (status: number) => void): void {
+    request.resume();
+    request.on('end', () => {
+      const plan = this.options.planForSend?.(hub);
+      if (!plan) {
+        log(400);
+        return sendError(response, 400, 'this simulator has no plan for sends');
+      }
+      const notificationId = this.createMessage(hub, plan);
+      log(201);
+      response.writeHead(201, { location: this.locationOf(hub, notificationId) });
+      response.end();
+    });
+  }
+
+  private takeFault(hub: string): SimulatorFault | undefined {
+    const list = this.faults.get(hub.toLowerCase());
+    const entry = list?.[0];
+    if (!list || !entry) return undefined;
+    entry.remaining -= 1;
+    if (entry.remaining <= 0) list.shift();
+    return entry.fault;
+  }
+
+  private applyFault(
+    fault: SimulatorFault,
+    response: ServerResponse,
+    log: (status: number | 'reset') => void,
+    proceed: () => void,
+  ): void {
+    switch (fault.kind) {
+      case 'status': {
+        log(fault.status);
+        const headers: Record<string, string> = {};
+        if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
+        if (fault.retryAfterMilliseconds !== undefined) headers['x-ms-retry-after-ms'] = String(fault.retryAfterMilliseconds);
+        return sendError(response, fault.status, `Injected fault ${fault.status}`, headers);
+      }
+      case 'delay':
+        setTimeout(proceed, fault.milliseconds).unref();
+        return;
+      case 'malformed':
+        log(200);
+        response.writeHead(200, { 'content-type': 'application/xml; charset=utf-8' });
+        response.end('<NotificationDetails xmlns="http://schemas.microsoft.com/netservices/2010/10/servicebus/connect"><State>Completed</State><ApnsOutcomeCounts><Outcome>');
+        return;
+      case 'reset':
+        log('reset');
+        response.socket?.destroy();
+        return;
+    }
+  }
+}
+
+function sendError(response: ServerResponse, status: number, detail: string, headers: Record<string, string> = {}): void {
+  response.writeHead(status, { 'content-type': 'application/xml; charset=utf-8', ...headers });
+  response.end(`<Error><Code>${status}</Code><Detail>${escapeXml(detail)}. TrackingId:${randomUUID()}</Detail></Error>`);
+}
+
+function messageKey(hub: string, notificationId: string): string {
+  return `${hub.toLowerCase()}\u0000${notificationId}`;
+}
+
+function generateNotificationId(random: () => number): string {
+  const digits = Array.from({ length: 19 }, (_, index) => (index === 0 ? 1 + Math.floor(random() * 9) : Math.floor(random() * 10)));
+  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16)).join('');
+  return `${digits.join('')}-${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

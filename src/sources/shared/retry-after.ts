@@ -1,0 +1,23 @@
+/**
+ * How long an upstream asked us to wait. Azure sends `retry-after-ms` / `x-ms-retry-after-ms`
+ * (milliseconds) or `Retry-After` (seconds or an HTTP date).
+ * https://learn.microsoft.com/azure/architecture/best-practices/retry-service-specific
+ */
+export function retryAfterMilliseconds(
+  headers: Record<string, string | string[] | undefined>,
+  now: number,
+): number | undefined {
+  for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
+    const value = firstHeader(headers[name]);
+    if (value !== undefined && /^\d+(\.\d+)?$/.test(value.trim())) return Math.ceil(Number(value));
+  }
+  const retryAfter = firstHeader(headers['retry-after'])?.trim();
+  if (!retryAfter) return undefined;
+  if (/^\d+$/.test(retryAfter)) return Number(retryAfter) * 1000;
+  const date = Date.parse(retryAfter);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

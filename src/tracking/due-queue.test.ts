@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest';
+import { DueQueue } from './due-queue.js';
+
+describe('DueQueue', () => {
+  it('pops items in order of nextPollAt whatever order they were pushed in', () => {
+    const queue = new DueQueue<{ nextPollAt: number; id: number }>();
+    const times = Array.from({ length: 500 }, (_, index) => (index * 7919) % 1000);
+    times.forEach((nextPollAt, id) => queue.push({ nextPollAt, id }));
+    expect(queue.size).toBe(500);
+    const popped: number[] = [];
+    while (queue.size > 0) popped.push(queue.pop()!.nextPollAt);
+    expect(popped).toEqual([...times].sort((a, b) => a - b));
+    expect(queue.pop()).toBeUndefined();
+  });
+});

@@ -1,0 +1,78 @@
+import type { NotificationState } from '../sources/azure-notification-hubs/notification-state.js';
+import type { CounterIncrement, HistogramObservation } from '../metrics/totals.js';
+
+/** `Pending` = accepted, telemetry not available yet (the hub still answers 404). */
+export type TrackedState = 'Pending' | NotificationState;
+
+export type FinishReason = 'terminal' | 'not_found' | 'max_age';
+
+/** A message being polled; the poller keeps these in memory, the store keeps them durable. */
+export interface TrackedMessage {
+  target: string;
+  notificationId: string;
+  acceptedAt: number;
+  state: TrackedState;
+  nextPollAt: number;
+  attempts: number;
+  notFoundCount: number;
+  /** Consecutive answers with the same non-terminal state; spaces re-polls out. Not persisted. */
+  unchangedCount: number;
+  firstFoundAt?: number;
+  /** Last counts seen, keyed by `outcomeCountKey(platform, outcome)` with the upstream outcome name. */
+  lastCounts: Map<string, bigint>;
+}
+
+export function outcomeCountKey(platform: string, outcome: string): string {
+  return `${platform}\u0000${outcome}`;
+}
+
+export function splitOutcomeCountKey(key: string): { platform: string; outcome: string } {
+  const separator = key.indexOf('\u0000');
+  return { platform: key.slice(0, separator), outcome: key.slice(separator + 1) };
+}
+
+export interface NewNotification {
+  target: string;
+  notificationId: string;
+}
+
+/** Everything one poll answer changes, written in one transaction. */
+export interface PollOutcome {
+  target: string;
+  notificationId: string;
+  state: TrackedState;
+  reportedState?: string;
+  nextPollAt: number | null;
+  attempts: number;
+  notFoundCount: number;
+  lastStatus: string;
+  polledAt: number;
+  firstFoundAt?: number;
+  enqueueTime?: number;
+  startTime?: number;
+  endTime?: number;
+  finished?: { at: number; reason: FinishReason };
+  /** New last-seen counts (only those that changed). */
+  countUpdates: { platform: string; outcome: string; count: bigint }[];
+  counterIncrements: CounterIncrement[];
+  histogramObservations: HistogramObservation[];
+}
+
+export interface NotificationRecord {
+  target: string;
+  notificationId: string;
+  state: TrackedState;
+  reportedState: string | null;
+  acceptedAt: string;
+  nextPollAt: string | null;
+  lastPolledAt: string | null;
+  firstFoundAt: string | null;
+  enqueueTime: string | null;
+  startTime: string | null;
+  endTime: string | null;
+  finishedAt: string | null;
+  finishReason: FinishReason | null;
+  attempts: number;
+  lastStatus: string | null;
+  outcomes: Record<string, Record<string, number>>;
+}
