@@ -36,7 +36,10 @@ export function validateIntake(body: unknown, targets: readonly AzureNotificatio
     else items.push(result);
   });
   if (errors.length > 0) {
-    return { ok: false, error: `${errors.length} of ${list.length} items are invalid; nothing was stored`, items: errors };
+    const summary = Array.isArray(body)
+      ? `${errors.length} of ${list.length} items are invalid; nothing was stored`
+      : (errors[0] as ItemError).error;
+    return { ok: false, error: summary, items: errors };
   }
   return { ok: true, items };
 }

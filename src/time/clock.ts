@@ -58,7 +58,9 @@ export class ManualClock implements Clock {
   /** Moves time forward, firing due timers in order (timers they set are fired too if due). */
   advance(milliseconds: number): void {
     const target = this.current + milliseconds;
-    for (;;) {
+    // A timer that keeps re-arming itself for "now" would spin forever: fail loudly instead.
+    for (let fired = 0; ; fired += 1) {
+      if (fired > 1_000_000) throw new Error('ManualClock: more than a million timers fired in one advance');
       const next = this.nextDue(target);
       if (!next) break;
       this.timers = this.timers.filter((timer) => timer !== next);

@@ -115,8 +115,9 @@ export class HubPoller {
     if (this.inFlight.size === 0 && now >= this.lastRequestAt + this.probeInterval) {
       this.launch(() => this.probe());
     }
-    const nextDue = this.queue.peek()?.nextPollAt ?? Number.POSITIVE_INFINITY;
-    this.wakeAt(Math.min(nextDue, this.lastRequestAt + this.probeInterval));
+    // Work already due waits for a request in flight to finish (which pumps again), not for a timer.
+    const wakeTimes = [this.queue.peek()?.nextPollAt ?? Number.POSITIVE_INFINITY, this.lastRequestAt + this.probeInterval];
+    this.wakeAt(Math.min(...wakeTimes.filter((time) => time > now)));
   }
 
   private launch(work: () => Promise<void>): void {

@@ -1,0 +1,136 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { request } from 'undici';
+import { parseConfig } from '../../src/config/load.js';
+import { startExporter, type RunningExporter } from '../../src/exporter.js';
+import { createLogger } from '../../src/logging/logger.js';
+import { NotificationHubsSimulator } from '../../src/simulator/notification-hubs/server.js';
+import { seededRandom } from '../../src/simulator/random.js';
+import { ManualClock } from '../../src/time/clock.js';
+import { parsePrometheusText, type Sample } from './prometheus-text.js';
+
+export const intakeToken = 'integration-test-token-0123456789';
+export const hubKey = 'c2ltdWxhdG9yLWtleS1kby1ub3QtbG9n';
+
+export interface HarnessOptions {
+  hubs?: string[];
+  /** Extra YAML-compatible settings per hub. */
+  hubSettings?: Record<string, unknown>;
+  apiTokens?: string[];
+  statePath?: string;
+  /** Override the connection string's key (to test bad credentials). */
+  connectionKey?: string;
+}
+
+/**
+ * The real exporter (store, poll loops, HTTP server) against the real simulator on 127.0.0.1, both
+ * driven by one manual clock: tests move time forward instead of sleeping.
+ */
+export class Harness {
+  readonly clock = new ManualClock(Date.UTC(2026, 2, 1, 12, 0, 0));
+  readonly logLines: Record<string, unknown>[] = [];
+  readonly folder: string;
+  simulator!: NotificationHubsSimulator;
+  exporter!: RunningExporter;
+  private constructor(private readonly options: HarnessOptions) {
+    this.folder = mkdtempSync(join(tmpdir(), 'pne-test-'));
+  }
+
+  static async start(options: HarnessOptions = {}): Promise<Harness> {
+    const harness = new Harness(options);
+    harness.simulator = new NotificationHubsSimulator({
+      namespace: 'contoso',
+      hubs: (options.hubs ?? ['orders']).map((name) => ({ name, keys: { DefaultListenSharedAccessSignature: hubKey } })),
+      clock: harness.clock,
+      random: seededRandom(7),
+    });
+    await harness.simulator.start();
+    await harness.startExporter();
+    return harness;
+  }
+
+  get statePath(): string {
+    return this.options.statePath ?? join(this.folder, 'state.db');
+  }
+
+  configYaml(): string {
+    const hubs = this.options.hubs ?? ['orders'];
+    return JSON.stringify({
+      server: { listen: '127.0.0.1:0', apiTokens: this.options.apiTokens ?? [intakeToken] },
+      storage: { path: this.statePath },
+      azureNotificationHubs: hubs.map((hub) => ({
+        name: `${hub}-target`,
+        connectionString: `Endpoint=sb://contoso.servicebus.windows.net/;SharedAccessKeyName=DefaultListenSharedAccessSignature;SharedAccessKey=${this.options.connectionKey ?? hubKey}`,
+        hub,
+        endpoint: this.simulator.url,
+        ...this.options.hubSettings,
+      })),
+    });
+  }
+
+  async startExporter(): Promise<void> {
+    const logs = this.logLines;
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+        callback();
+      },
+    });
+    this.exporter = await startExporter({
+      config: parseConfig(this.configYaml()),
+      logger: createLogger({ level: 'debug', destination }),
+      clock: this.clock,
+      random: seededRandom(11),
+      processMetrics: false,
+    });
+  }
+
+  /** Moves time forward in steps, letting every poll that falls due finish before the next step. */
+  async advance(milliseconds: number, step = 1_000): Promise<void> {
+    await this.exporter.whenIdle();
+    for (let elapsed = 0; elapsed < milliseconds; elapsed += step) {
+      this.clock.advance(Math.min(step, milliseconds - elapsed));
+      await this.exporter.whenIdle();
+    }
+  }
+
+  async post(body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown }> {
+    const response = await request(`${this.exporter.url}/api/v1/notifications`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${intakeToken}`, 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.body.text();
+    return { status: response.statusCode, json: text ? (JSON.parse(text) as unknown) : undefined };
+  }
+
+  async lookup(target: string, notificationId: string): Promise<{ status: number; json: Record<string, unknown> }> {
+    const response = await request(
+      `${this.exporter.url}/api/v1/notifications/${encodeURIComponent(target)}/${encodeURIComponent(notificationId)}`,
+      { headers: { authorization: `Bearer ${intakeToken}` } },
+    );
+    return { status: response.statusCode, json: (await response.body.json()) as Record<string, unknown> };
+  }
+
+  async scrapeText(): Promise<string> {
+    const response = await request(`${this.exporter.url}/metrics`);
+    return response.body.text();
+  }
+
+  async scrape(): Promise<Sample[]> {
+    return parsePrometheusText(await this.scrapeText());
+  }
+
+  async restart(): Promise<void> {
+    await this.exporter.stop();
+    await this.startExporter();
+  }
+
+  async close(): Promise<void> {
+    await this.exporter?.stop();
+    await this.simulator?.stop();
+    rmSync(this.folder, { recursive: true, force: true });
+  }
+}
