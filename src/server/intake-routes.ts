@@ -1,4 +1,4 @@
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { AzureNotificationHubTarget } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
 import type { TrackingStore } from '../tracking/store.js';
@@ -48,6 +48,12 @@ export function intakeRoutes(dependencies: IntakeDependencies): Router {
 
   router.all('/notifications', (_request, response) => {
     response.set('Allow', 'POST').status(405).json({ error: 'method not allowed' });
+  });
+  // Bodies the JSON parser refused (malformed, too large) are rejected items too; the app's error
+  // handler then answers.
+  router.use((error: unknown, request: Request, _response: Response, next: NextFunction) => {
+    if (request.method === 'POST') dependencies.store.countRejectedIntake(1);
+    next(error);
   });
   return router;
 }

@@ -75,6 +75,14 @@ describe('intake API', () => {
     expect(huge.json).toEqual({ error: 'request body is too large' });
   });
 
+  it('counts refused items as rejected, including bodies that are not JSON', async () => {
+    const rejected = async () => sumOf(await harness.scrape(), 'push_notification_intake_notifications_total', { result: 'rejected' });
+    const before = await rejected();
+    await harness.post('{not json');
+    await harness.post([{ target: 'nope', notificationId: 'a' }, { target, notificationId: 'b' }]);
+    expect(await rejected()).toBe(before + 3);
+  });
+
   it.each([
     ['no token', {}, 401, 'missing bearer token'],
     ['a wrong token', { authorization: 'Bearer not-the-token' }, 401, 'invalid bearer token'],
