@@ -41,8 +41,8 @@ describe('upstream faults', () => {
   it.each<[string, SimulatorFault, string, string]>([
     ['401', { kind: 'status', status: 401 }, '401', 'hub rejected the credentials'],
     ['403 (not Standard tier)', { kind: 'status', status: 403 }, '403', 'per-message telemetry needs a Standard tier hub'],
-    ['500', { kind: 'status', status: 500 }, '500', 'telemetry request failed'],
-    ['connection reset', { kind: 'reset' }, 'network_error', 'telemetry request failed'],
+    ['500', { kind: 'status', status: 500 }, '500', 'upstream request failed'],
+    ['connection reset', { kind: 'reset' }, 'network_error', 'upstream request failed'],
   ])('on %s: source down, one log line, messages kept, then recovery with exact totals', async (_name, fault, code, logText) => {
     harness = await Harness.start();
     await harness.advance(1_000);
@@ -63,7 +63,7 @@ describe('upstream faults', () => {
     await harness.advance(12 * 60_000, 5_000);
     samples = await harness.scrape();
     expect(sumOf(samples, 'push_notification_source_up', { target })).toBe(1);
-    expect(logsWith(harness, 'hub answers again')).toHaveLength(1);
+    expect(logsWith(harness, 'upstream answers again')).toHaveLength(1);
     await expectExactTotals(harness, 30);
   });
 
@@ -78,7 +78,7 @@ describe('upstream faults', () => {
     const afterwards = harness.simulator.requests.filter((request) => request.at > (throttledAt as number));
     expect(afterwards.length).toBeGreaterThan(0);
     expect(Math.min(...afterwards.map((request) => request.at)) - (throttledAt as number)).toBeGreaterThanOrEqual(45_000);
-    expect(logsWith(harness, 'hub is throttling')).toHaveLength(1);
+    expect(logsWith(harness, 'upstream is throttling')).toHaveLength(1);
     await expectExactTotals(harness, 10);
   });
 
@@ -102,7 +102,7 @@ describe('upstream faults', () => {
     await harness.advance(11_000);
     const samples = await harness.scrape();
     expect(sumOf(samples, 'push_notification_source_up', { target })).toBe(0);
-    const warning = logsWith(harness, 'unusable telemetry answer');
+    const warning = logsWith(harness, 'unusable upstream answer');
     expect(warning.map((line) => line.notificationId).sort()).toEqual([...ids].sort());
     expect(String(warning[0]?.error)).toMatch(/malformed XML/);
     await harness.advance(2 * 60_000);

@@ -1,15 +1,10 @@
-import { errors as undiciErrors, Pool, type Dispatcher } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type { AzureNotificationHubTarget } from '../../config/load.js';
 import type { Clock } from '../../time/clock.js';
 import { readLimitedBody } from '../shared/read-body.js';
 import { retryAfterMilliseconds } from '../shared/retry-after.js';
-import {
-  UpstreamBodyError,
-  UpstreamError,
-  UpstreamHttpError,
-  UpstreamNetworkError,
-  UpstreamTimeoutError,
-} from '../shared/upstream-errors.js';
+import { classifyTransportError } from '../shared/transport-errors.js';
+import { UpstreamBodyError, UpstreamError, UpstreamHttpError } from '../shared/upstream-errors.js';
 import { NotificationDetailsParseError, parseNotificationDetails, type NotificationDetails } from './notification-details.js';
 import { SasTokenProvider } from './sas.js';
 
@@ -111,21 +106,6 @@ export class NotificationHubsClient {
   }
 }
 
-function classifyTransportError(error: unknown): UpstreamError {
-  if (error instanceof UpstreamError) return error;
-  const name = (error as Error)?.name;
-  if (
-    error instanceof undiciErrors.HeadersTimeoutError ||
-    error instanceof undiciErrors.BodyTimeoutError ||
-    error instanceof undiciErrors.ConnectTimeoutError ||
-    name === 'TimeoutError' ||
-    name === 'AbortError'
-  ) {
-    return new UpstreamTimeoutError('upstream request timed out');
-  }
-  const code = (error as { code?: string })?.code;
-  return new UpstreamNetworkError(`upstream request failed: ${code ?? name ?? 'network error'}`);
-}
 
 /** Azure error bodies are `<Error><Code/><Detail/></Error>`; keep a short Detail for the log line. */
 async function readErrorDetail(body: Dispatcher.ResponseData['body']): Promise<string | undefined> {

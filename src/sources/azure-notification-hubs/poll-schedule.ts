@@ -28,11 +28,6 @@ export function delayAfterState(state: NotificationState, unchangedCount: number
   }
 }
 
-/** Hub-wide pause after consecutive failures: `base`, doubling, up to `maximum`. */
-export function backoff(consecutiveFailures: number, base: number, maximum: number): number {
-  return Math.min(base * 2 ** Math.max(0, consecutiveFailures - 1), maximum);
-}
-
 /** Spreads polls out by adding up to 10%; never makes a gap shorter. */
 export function withJitter(delay: number, random: () => number): number {
   return Math.round(delay * (1 + 0.1 * random()));

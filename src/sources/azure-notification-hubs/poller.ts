@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import type { AzureNotificationHubTarget } from '../../config/load.js';
 import type { Logger } from '../../logging/logger.js';
 import type { ExporterMetrics } from '../../metrics/exporter-metrics.js';
@@ -8,10 +7,11 @@ import { DueQueue } from '../../tracking/due-queue.js';
 import type { TrackingStore } from '../../tracking/store.js';
 import { outcomeCountKey, type TrackedMessage, type TrackedState } from '../../tracking/types.js';
 import type { Clock, TimerHandle } from '../../time/clock.js';
-import { UpstreamBodyError, UpstreamError, UpstreamHttpError } from '../shared/upstream-errors.js';
+import { backoff, SourceHealth } from '../shared/source-health.js';
+import { UpstreamError, UpstreamHttpError } from '../shared/upstream-errors.js';
 import type { TelemetryAnswer } from './client.js';
 import { computePollOutcome, type PollDecision } from './poll-outcome.js';
-import { backoff, withJitter } from './poll-schedule.js';
+import { withJitter } from './poll-schedule.js';
 
 export interface TelemetryClient {
   getNotificationDetails(notificationId: string): Promise<TelemetryAnswer>;
@@ -30,9 +30,6 @@ export interface HubPollerOptions {
   probeIntervalMilliseconds?: number;
 }
 
-/** Why the hub is not answering, so each condition is logged once when it starts, not per message. */
-type HubHealth = 'unknown' | 'up' | 'unauthorized' | 'forbidden' | 'throttled' | 'failing';
-
 const probeNotificationId = 'push-notification-exporter-probe';
 const operations = { details: 'get_notification_details', probe: 'probe' } as const;
 
@@ -45,19 +42,24 @@ export class HubPoller {
   private readonly queue = new DueQueue<TrackedMessage>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly countsByState = new Map<TrackedState, number>();
-  private readonly labels: { source: string; target: string };
+  private readonly health: SourceHealth;
   private readonly random: () => number;
   private readonly probeInterval: number;
   private timer: TimerHandle | undefined;
   private timerDueAt = Number.POSITIVE_INFINITY;
   private running = false;
-  private health: HubHealth = 'unknown';
-  private consecutiveFailures = 0;
-  private pausedUntil = 0;
   private lastRequestAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: HubPollerOptions) {
-    this.labels = { source: sourceLabels.azureNotificationHubs, target: options.target.name };
+    this.health = new SourceHealth({
+      source: sourceLabels.azureNotificationHubs,
+      target: options.target.name,
+      metrics: options.metrics,
+      clock: options.clock,
+      logger: options.logger,
+      unauthorizedText: 'hub rejected the credentials (HTTP 401): check SharedAccessKeyName and SharedAccessKey; messages are kept',
+      forbiddenText: 'hub refused telemetry (HTTP 403): per-message telemetry needs a Standard tier hub; messages are kept',
+    });
     this.random = options.random ?? Math.random;
     this.probeInterval = options.probeIntervalMilliseconds ?? 5 * 60_000;
   }
@@ -100,12 +102,12 @@ export class HubPoller {
   private pump(): void {
     if (!this.running) return;
     const now = this.options.clock.now();
-    if (now < this.pausedUntil) {
-      this.wakeAt(this.pausedUntil);
+    if (now < this.health.pausedUntil) {
+      this.wakeAt(this.health.pausedUntil);
       return;
     }
     // While the hub is failing, one request at a time probes whether it is back.
-    const limit = this.health === 'up' || this.health === 'unknown' ? this.options.target.concurrency : 1;
+    const limit = this.health.healthy ? this.options.target.concurrency : 1;
     while (this.inFlight.size < limit) {
       const next = this.queue.peek();
       if (!next || next.nextPollAt > now) break;
@@ -144,39 +146,23 @@ export class HubPoller {
     }, dueAt - this.options.clock.now());
   }
 
-  private async request(notificationId: string, operation: string): Promise<TelemetryAnswer | UpstreamError> {
-    const started = performance.now();
-    let code: string;
-    let result: TelemetryAnswer | UpstreamError;
-    try {
-      result = await this.options.client.getNotificationDetails(notificationId);
-      code = String(result.status);
-    } catch (error) {
-      if (!(error instanceof UpstreamError)) throw error;
-      result = error;
-      code = error.code;
-    }
-    const { upstreamRequests, upstreamRequestDuration } = this.options.metrics;
-    upstreamRequests.inc({ ...this.labels, operation, code });
-    upstreamRequestDuration.observe({ ...this.labels, operation }, (performance.now() - started) / 1000);
-    return result;
-  }
-
   private async probe(): Promise<void> {
-    const result = await this.request(probeNotificationId, operations.probe);
-    if (result instanceof UpstreamError) this.recordFailure(result);
-    else this.recordValidAnswer();
+    const result = await this.health.request(operations.probe, () => this.options.client.getNotificationDetails(probeNotificationId));
+    if (result instanceof UpstreamError) this.health.recordFailure(result);
+    else this.health.recordValidAnswer();
   }
 
   private async poll(message: TrackedMessage): Promise<void> {
-    const result = await this.request(message.notificationId, operations.details);
+    const result = await this.health.request(operations.details, () =>
+      this.options.client.getNotificationDetails(message.notificationId),
+    );
     const now = this.options.clock.now();
     if (result instanceof UpstreamError) {
-      this.recordFailure(result, message);
+      this.health.recordFailure(result, { notificationId: message.notificationId });
       this.retryLater(message, result, now);
       return;
     }
-    this.recordValidAnswer();
+    this.health.recordValidAnswer();
     const decision = computePollOutcome({
       message,
       answer: result,
@@ -246,43 +232,8 @@ export class HubPoller {
     }
     message.attempts += 1;
     const delay = withJitter(backoff(message.attempts, 10_000, 5 * 60_000), this.random);
-    message.nextPollAt = Math.max(this.pausedUntil, now + delay);
+    message.nextPollAt = Math.max(this.health.pausedUntil, now + delay);
     this.queue.push(message);
-  }
-
-  private recordValidAnswer(): void {
-    const { sourceUp, sourceLastSuccess } = this.options.metrics;
-    sourceUp.set(this.labels, 1);
-    sourceLastSuccess.set(this.labels, this.options.clock.now() / 1000);
-    if (this.health !== 'up' && this.health !== 'unknown') {
-      this.options.logger.info({ target: this.name, after: this.health }, 'hub answers again');
-    }
-    this.health = 'up';
-    this.consecutiveFailures = 0;
-    this.pausedUntil = 0;
-  }
-
-  private recordFailure(error: UpstreamError, message?: TrackedMessage): void {
-    this.options.metrics.sourceUp.set(this.labels, 0);
-    const now = this.options.clock.now();
-    if (error instanceof UpstreamBodyError) {
-      // A bad document is about one message, not the hub: no pause, a warning per message.
-      this.options.logger.warn(
-        { target: this.name, notificationId: message?.notificationId, error: error.message },
-        'unusable telemetry answer',
-      );
-      return;
-    }
-    this.consecutiveFailures += 1;
-    const { health, pause, logLevel, text } = classifyFailure(error, this.consecutiveFailures);
-    this.pausedUntil = Math.max(this.pausedUntil, now + pause);
-    if (health !== this.health) {
-      this.options.logger[logLevel](
-        { target: this.name, code: error.code, detail: error instanceof UpstreamHttpError ? error.detail : undefined, retryInSeconds: pause / 1000 },
-        text,
-      );
-    }
-    this.health = health;
   }
 
   private adjustCount(state: TrackedState, change: number): void {
@@ -290,43 +241,4 @@ export class HubPoller {
     if (count === 0) this.countsByState.delete(state);
     else this.countsByState.set(state, count);
   }
-}
-
-function classifyFailure(
-  error: UpstreamError,
-  consecutiveFailures: number,
-): { health: HubHealth; pause: number; logLevel: 'error' | 'warn'; text: string } {
-  if (error instanceof UpstreamHttpError) {
-    const { status, retryAfterMilliseconds } = error;
-    if (status === 401) {
-      return {
-        health: 'unauthorized',
-        pause: backoff(consecutiveFailures, 30_000, 10 * 60_000),
-        logLevel: 'error',
-        text: 'hub rejected the credentials (HTTP 401): check SharedAccessKeyName and SharedAccessKey; messages are kept',
-      };
-    }
-    if (status === 403 && retryAfterMilliseconds === undefined) {
-      return {
-        health: 'forbidden',
-        pause: backoff(consecutiveFailures, 30_000, 10 * 60_000),
-        logLevel: 'error',
-        text: 'hub refused telemetry (HTTP 403): per-message telemetry needs a Standard tier hub; messages are kept',
-      };
-    }
-    if (status === 429 || status === 503 || status === 403) {
-      return {
-        health: 'throttled',
-        pause: retryAfterMilliseconds ?? backoff(consecutiveFailures, 5_000, 5 * 60_000),
-        logLevel: 'warn',
-        text: 'hub is throttling telemetry requests; slowing down',
-      };
-    }
-  }
-  return {
-    health: 'failing',
-    pause: backoff(consecutiveFailures, 1_000, 60_000),
-    logLevel: 'warn',
-    text: 'telemetry request failed; backing off',
-  };
 }

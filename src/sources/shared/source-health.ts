@@ -1,0 +1,117 @@
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../../logging/logger.js';
+import type { ExporterMetrics } from '../../metrics/exporter-metrics.js';
+import type { Clock } from '../../time/clock.js';
+import { UpstreamBodyError, UpstreamError, UpstreamHttpError } from './upstream-errors.js';
+
+/** Why an upstream is not answering, so each condition is logged once when it starts, not per request. */
+export type HealthCondition = 'unknown' | 'up' | 'unauthorized' | 'forbidden' | 'throttled' | 'failing';
+
+export interface SourceHealthOptions {
+  source: string;
+  target: string;
+  metrics: ExporterMetrics;
+  clock: Clock;
+  logger: Logger;
+  /** What a 401 / a 403 without Retry-After mean for this upstream, for the one log line. */
+  unauthorizedText: string;
+  forbiddenText: string;
+}
+
+/**
+ * The poll loop's view of one upstream: records every request (count, duration), decides what an
+ * answer means for `source_up`, `source_last_success_timestamp_seconds` and back-off, and logs each
+ * change of condition once. Sources only throw typed errors; this decides what they mean.
+ */
+export class SourceHealth {
+  private condition: HealthCondition = 'unknown';
+  private consecutiveFailures = 0;
+  private pauseEnd = 0;
+  private readonly labels: { source: string; target: string };
+
+  constructor(private readonly options: SourceHealthOptions) {
+    this.labels = { source: options.source, target: options.target };
+  }
+
+  /** No request to this upstream before this time (throttling, back-off). */
+  get pausedUntil(): number {
+    return this.pauseEnd;
+  }
+
+  /** True unless the upstream is failing: callers then send one request at a time. */
+  get healthy(): boolean {
+    return this.condition === 'up' || this.condition === 'unknown';
+  }
+
+  /** Runs one request, counting it by operation and outcome code; errors come back as values. */
+  async request<T extends { status: number }>(operation: string, send: () => Promise<T>): Promise<T | UpstreamError> {
+    const started = performance.now();
+    let result: T | UpstreamError;
+    try {
+      result = await send();
+    } catch (error) {
+      if (!(error instanceof UpstreamError)) throw error;
+      result = error;
+    }
+    const code = result instanceof UpstreamError ? result.code : String(result.status);
+    const { upstreamRequests, upstreamRequestDuration } = this.options.metrics;
+    upstreamRequests.inc({ ...this.labels, operation, code });
+    upstreamRequestDuration.observe({ ...this.labels, operation }, (performance.now() - started) / 1000);
+    return result;
+  }
+
+  recordValidAnswer(): void {
+    const { sourceUp, sourceLastSuccess } = this.options.metrics;
+    sourceUp.set(this.labels, 1);
+    sourceLastSuccess.set(this.labels, this.options.clock.now() / 1000);
+    if (!this.healthy) this.options.logger.info({ target: this.labels.target, after: this.condition }, 'upstream answers again');
+    this.condition = 'up';
+    this.consecutiveFailures = 0;
+    this.pauseEnd = 0;
+  }
+
+  /** An invalid answer: source down, and for transport and HTTP errors a pause before the next try. */
+  recordFailure(error: UpstreamError, context: Record<string, unknown> = {}): void {
+    this.options.metrics.sourceUp.set(this.labels, 0);
+    if (error instanceof UpstreamBodyError) {
+      // A bad document is about that answer, not the upstream: no pause, a warning each time.
+      this.options.logger.warn({ target: this.labels.target, ...context, error: error.message }, 'unusable upstream answer');
+      return;
+    }
+    this.consecutiveFailures += 1;
+    const { condition, pause, level, text } = this.classify(error);
+    this.pauseEnd = Math.max(this.pauseEnd, this.options.clock.now() + pause);
+    if (condition !== this.condition) {
+      const detail = error instanceof UpstreamHttpError ? error.detail : undefined;
+      this.options.logger[level]({ target: this.labels.target, code: error.code, detail, retryInSeconds: pause / 1000 }, text);
+    }
+    this.condition = condition;
+  }
+
+  private classify(error: UpstreamError): { condition: HealthCondition; pause: number; level: 'error' | 'warn'; text: string } {
+    const failures = this.consecutiveFailures;
+    if (error instanceof UpstreamHttpError) {
+      const { status, retryAfterMilliseconds } = error;
+      if (status === 401) {
+        return { condition: 'unauthorized', pause: backoff(failures, 30_000, 10 * 60_000), level: 'error', text: this.options.unauthorizedText };
+      }
+      if (status === 403 && retryAfterMilliseconds === undefined) {
+        return { condition: 'forbidden', pause: backoff(failures, 30_000, 10 * 60_000), level: 'error', text: this.options.forbiddenText };
+      }
+      if (status === 429 || status === 503 || status === 403) {
+        return {
+          condition: 'throttled',
+          pause: retryAfterMilliseconds ?? backoff(failures, 5_000, 5 * 60_000),
+          level: 'warn',
+          text: 'upstream is throttling requests; slowing down',
+        };
+      }
+    }
+    return { condition: 'failing', pause: backoff(failures, 1_000, 60_000), level: 'warn', text: 'upstream request failed; backing off' };
+  }
+}
+
+/** `base`, doubling with each consecutive failure, up to `maximum`. */
+export function backoff(consecutiveFailures: number, base: number, maximum: number): number {
+  return Math.min(base * 2 ** Math.max(0, consecutiveFailures - 1), maximum);
+}
