@@ -4,13 +4,15 @@ import type { AddressInfo } from 'node:net';
 import type { ExporterConfig } from './config/load.js';
 import type { Logger } from './logging/logger.js';
 import { createExporterMetrics, type ExporterMetrics, type TrackedCount } from './metrics/exporter-metrics.js';
-import { OutcomeLabeler } from './metrics/labels.js';
+import { OutcomeLabeler, StatusLabeler } from './metrics/labels.js';
 import { histogramBounds, metricNames, sourceLabels } from './metrics/names.js';
 import { createHttpApp } from './server/http-app.js';
 import { NotificationHubsClient } from './sources/azure-notification-hubs/client.js';
 import { notificationStates, terminalStates } from './sources/azure-notification-hubs/notification-state.js';
 import { firstPollDelayMilliseconds } from './sources/azure-notification-hubs/poll-schedule.js';
 import { HubPoller, type TelemetryClient } from './sources/azure-notification-hubs/poller.js';
+import { EverliveClient } from './sources/everlive/client.js';
+import { EverlivePoller } from './sources/everlive/poller.js';
 import { TrackingStore } from './tracking/store.js';
 import type { TrackedMessage } from './tracking/types.js';
 import { systemClock, type Clock } from './time/clock.js';
@@ -24,6 +26,8 @@ export interface ExporterOptions {
   /** Replaces the undici client per hub (benchmarks); tests use the real client against the simulator. */
   createClient?: (target: ExporterConfig['azureNotificationHubs'][number]) => TelemetryClient & { close?: () => Promise<void> };
   processMetrics?: boolean;
+  /** Start the Everlive schedules (tests that drive runs by hand turn this off). */
+  startEverlive?: boolean;
 }
 
 export interface RunningExporter {
@@ -32,28 +36,30 @@ export interface RunningExporter {
   store: TrackingStore;
   metrics: ExporterMetrics;
   pollers: ReadonlyMap<string, HubPoller>;
+  everlivePollers: readonly EverlivePoller[];
   /** Waits until no poll request is in flight on any hub. */
   whenIdle(): Promise<void>;
   stop(): Promise<void>;
 }
 
 const pruneIntervalMilliseconds = 60 * 60_000;
+const everliveMinimumRetention = 30 * 86_400_000;
 
 /** Opens the store, resumes tracking, starts the poll loops and the HTTP server. */
 export async function startExporter(options: ExporterOptions): Promise<RunningExporter> {
   const { config, logger } = options;
   const clock = options.clock ?? systemClock;
   const store = TrackingStore.open(config.storage.path, histogramBounds);
-  const labeler = new OutcomeLabeler();
-  for (const series of store.counters.series(metricNames.outcomes)) {
-    if (series.labels.target && series.labels.outcome) labeler.remember(series.labels.target, series.labels.outcome);
-  }
+  const { labeler, statusLabeler } = restoreLabelValues(store);
 
   const pollers = new Map<string, HubPoller>();
   const clients: { close?: () => Promise<void> }[] = [];
+  const azureTargets = config.azureNotificationHubs.map((target) => ({ source: sourceLabels.azureNotificationHubs, target: target.name }));
+  const everliveTargets = config.everlive.map((target) => ({ source: sourceLabels.everlive, target: target.name }));
   const metrics = createExporterMetrics({
     store,
-    targets: config.azureNotificationHubs.map((target) => ({ source: sourceLabels.azureNotificationHubs, target: target.name })),
+    targets: [...azureTargets, ...everliveTargets],
+    azureTargets,
     trackedMessages: () => trackedCounts(pollers),
     trackedStates: ['Pending', ...notificationStates.filter((state) => !terminalStates.has(state))],
     terminalStates: [...terminalStates],
@@ -70,6 +76,20 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     );
   }
 
+  const everlivePollers = config.everlive.map((target) => {
+    const client = new EverliveClient(target, clock);
+    clients.push(client);
+    return new EverlivePoller({
+      target,
+      client,
+      store,
+      metrics,
+      statusLabeler,
+      clock,
+      logger: logger.child({ source: 'everlive' }),
+    });
+  });
+
   const resumed = store.loadActiveMessages();
   const orphans = distribute(resumed, pollers);
   if (orphans > 0) {
@@ -77,6 +97,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   }
   logger.info({ messages: resumed.length - orphans, targets: pollers.size }, 'resumed tracking');
   for (const poller of pollers.values()) poller.start();
+  if (options.startEverlive ?? true) for (const poller of everlivePollers) poller.start();
 
   let ready = false;
   let stopping = false;
@@ -106,7 +127,10 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   const prune = () => {
     try {
       const removed = store.pruneFinished(clock.now() - config.storage.finishedRetentionMilliseconds);
-      if (removed > 0) logger.info({ removed }, 'pruned finished messages');
+      // Everlive notifications are forgotten only long after their last change: one modified after
+      // being forgotten would count as new.
+      const forgotten = store.everlive.prune(clock.now() - Math.max(config.storage.finishedRetentionMilliseconds, everliveMinimumRetention));
+      if (removed > 0 || forgotten > 0) logger.info({ removed, forgotten }, 'pruned finished messages');
     } catch (error) {
       logger.error({ error: String(error) }, 'cannot prune finished messages');
     }
@@ -121,6 +145,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     store,
     metrics,
     pollers,
+    everlivePollers,
     whenIdle: async () => {
       await Promise.all([...pollers.values()].map((poller) => poller.whenIdle()));
     },
@@ -130,13 +155,26 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
       clearInterval(pruneTimer);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      await Promise.all([...pollers.values()].map((poller) => poller.stop()));
+      await Promise.all([...pollers.values(), ...everlivePollers].map((poller) => poller.stop()));
       await Promise.all(clients.map((client) => client.close?.() ?? Promise.resolve()));
       server.closeAllConnections();
       await closed;
       store.close();
     },
   };
+}
+
+/** Label values already counted keep their mapping across restarts. */
+function restoreLabelValues(store: TrackingStore): { labeler: OutcomeLabeler; statusLabeler: StatusLabeler } {
+  const labeler = new OutcomeLabeler();
+  const statusLabeler = new StatusLabeler();
+  for (const { labels } of store.counters.series(metricNames.outcomes)) {
+    if (labels.source === sourceLabels.azureNotificationHubs && labels.target && labels.outcome) labeler.remember(labels.target, labels.outcome);
+  }
+  for (const { labels } of store.counters.series(metricNames.messages)) {
+    if (labels.source === sourceLabels.everlive && labels.target && labels.state) statusLabeler.remember(labels.target, labels.state);
+  }
+  return { labeler, statusLabeler };
 }
 
 function distribute(messages: Iterable<TrackedMessage>, pollers: ReadonlyMap<string, HubPoller>): number {

@@ -65,7 +65,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (args['check-config']) {
     process.stdout.write(
-      `${args.config}: configuration is valid (${config.azureNotificationHubs.length} Azure Notification Hubs targets)\n`,
+      `${args.config}: configuration is valid (${config.azureNotificationHubs.length} Azure Notification Hubs targets, ` +
+        `${config.everlive.length} Everlive apps)\n`,
     );
     return 0;
   }

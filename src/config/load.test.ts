@@ -45,6 +45,39 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it('reads an Everlive app with defaults, and refuses a bad schedule, page size or logsPath', () => {
+    const config = parseConfig('everlive:\n  - name: legacy\n    appId: "${APP}"\n    masterKeyFile: /dev/null\n', {
+      environment: { APP: 'abc123' },
+      readFile: () => 'master-key-from-file\n',
+    });
+    expect(config.everlive).toEqual([
+      {
+        name: 'legacy',
+        endpoint: 'https://api.everlive.com/v1',
+        appId: 'abc123',
+        masterKey: 'master-key-from-file',
+        schedule: '0 * * * * *',
+        pageSize: 100,
+        overlapMilliseconds: 60_000,
+        initialLookbackMilliseconds: 86_400_000,
+        requestTimeoutMilliseconds: 10_000,
+        logsPath: undefined,
+        reasonField: undefined,
+      },
+    ]);
+    const problems = problemsOf(
+      'everlive:\n  - name: legacy\n    appId: a\n    masterKey: TOPSECRET\n    schedule: "every minute"\n    pageSize: 501\n    logsPath: "Logs"\n',
+    );
+    expect(problems).toEqual([
+      'everlive[0].schedule: is not a valid cron expression (node-cron, 5 or 6 fields)',
+      'everlive[0].pageSize: Too big: expected number to be <=500',
+      'everlive[0].logsPath: must be a path containing {id}',
+    ]);
+    expect(problemsOf(`azureNotificationHubs:\n  - name: same\n    connectionString: "${connectionString}"\n    hub: h\neverlive:\n  - name: same\n    appId: a\n    masterKey: k\n`)).toEqual([
+      'everlive[0].name: "same" is already used by azureNotificationHubs[0]',
+    ]);
+  });
+
   it('accepts an empty file', () => {
     expect(parseConfig('').azureNotificationHubs).toEqual([]);
   });

@@ -36,10 +36,26 @@ export interface AzureNotificationHubTarget {
   requestTimeoutMilliseconds: number;
 }
 
+export interface EverliveTarget {
+  name: string;
+  /** Base URL without a trailing slash, e.g. https://api.everlive.com/v1. */
+  endpoint: string;
+  appId: string;
+  masterKey: string;
+  schedule: string;
+  pageSize: number;
+  overlapMilliseconds: number;
+  initialLookbackMilliseconds: number;
+  requestTimeoutMilliseconds: number;
+  logsPath?: string;
+  reasonField?: string;
+}
+
 export interface ExporterConfig {
   server: { listen: ListenAddress; apiTokens: string[]; maxRequestBodyBytes: number };
   storage: { path: string; finishedRetentionMilliseconds: number };
   azureNotificationHubs: AzureNotificationHubTarget[];
+  everlive: EverliveTarget[];
 }
 
 export interface LoadOptions {
@@ -194,11 +210,21 @@ function resolveConfig(raw: RawConfig): ExporterConfig {
     });
   });
 
-  raw.everlive.forEach((app, index) => {
+  const everlive: EverliveTarget[] = raw.everlive.map((app, index) => {
     checkUnique(app.name, `everlive[${index}]`);
-    problems.push(
-      `everlive[${index}]: the Everlive source is not available in this version yet; remove the everlive section`,
-    );
+    return {
+      name: app.name,
+      endpoint: app.endpoint.replace(/\/+$/, ''),
+      appId: app.appId,
+      masterKey: app.masterKey,
+      schedule: app.schedule,
+      pageSize: app.pageSize,
+      overlapMilliseconds: parseDuration(app.overlap) as number,
+      initialLookbackMilliseconds: parseDuration(app.initialLookback) as number,
+      requestTimeoutMilliseconds: parseDuration(app.requestTimeout) as number,
+      logsPath: app.logsPath,
+      reasonField: app.reasonField,
+    };
   });
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -213,6 +239,7 @@ function resolveConfig(raw: RawConfig): ExporterConfig {
       finishedRetentionMilliseconds: parseDuration(raw.storage.finishedRetention) as number,
     },
     azureNotificationHubs,
+    everlive,
   };
 }
 

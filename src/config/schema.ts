@@ -1,3 +1,4 @@
+import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
 import { parseDuration } from '../time/duration.js';
 
@@ -42,10 +43,18 @@ export const azureNotificationHubSchema = z.strictObject({
 export const everliveSchema = z.strictObject({
   name: targetName,
   endpoint: httpUrl.default('https://api.everlive.com/v1'),
-  appId: z.string().min(1, 'must not be empty'),
+  appId: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be an app ID (letters, digits, _ -)'),
   masterKey: z.string().min(1, 'must not be empty'),
-  schedule: z.string().default('0 * * * * *'),
+  schedule: z
+    .string()
+    .refine((expression) => validateCron(expression), { message: 'is not a valid cron expression (node-cron, 5 or 6 fields)' })
+    .default('0 * * * * *'),
   pageSize: z.number().int().min(1).max(500).default(100),
+  overlap: duration.default('1m'),
+  initialLookback: duration.default('24h'),
+  requestTimeout: duration.default('10s'),
+  logsPath: z.string().regex(/^[^?#]*\{id\}[^?#]*$/, 'must be a path containing {id}').optional(),
+  reasonField: z.string().min(1).optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -76,5 +85,5 @@ export const fileCapableKeys = {
   server: ['listen', 'apiTokens'],
   storage: ['path'],
   azureNotificationHubs: ['name', 'connectionString', 'hub', 'endpoint', 'apiVersion'],
-  everlive: ['name', 'endpoint', 'appId', 'masterKey'],
+  everlive: ['name', 'endpoint', 'appId', 'masterKey', 'logsPath', 'reasonField'],
 } as const;

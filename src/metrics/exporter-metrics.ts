@@ -16,7 +16,10 @@ export interface TrackedCount extends SourceTarget {
 
 export interface ExporterMetricsOptions {
   store: TrackingStore;
+  /** Every configured target; only their series are shown. */
   targets: readonly SourceTarget[];
+  /** Targets whose Azure-only series (tracked, expired, terminal states) are seeded with 0. */
+  azureTargets: readonly SourceTarget[];
   /** Point-in-time counts of messages being polled, read at scrape time. */
   trackedMessages: () => Iterable<TrackedCount>;
   /** States shown as 0 for every target even when nothing is in them. */
@@ -59,7 +62,7 @@ export function createExporterMetrics(options: ExporterMetricsOptions): Exporter
       help: `Messages counted once when they reach a terminal state (Azure) or are first seen (Everlive), by state. ${polledNote}`,
       totals: store.counters,
       include: isConfigured,
-      seed: () => targets.flatMap((target) => options.terminalStates.map((state) => ({ ...target, state }))),
+      seed: () => options.azureTargets.flatMap((target) => options.terminalStates.map((state) => ({ ...target, state }))),
     }),
   );
   register(
@@ -68,13 +71,21 @@ export function createExporterMetrics(options: ExporterMetricsOptions): Exporter
       help: 'Messages given up without a terminal state: not_found (telemetry never appeared), max_age (never finished).',
       totals: store.counters,
       include: isConfigured,
-      seed: () => targets.flatMap((target) => ['not_found', 'max_age'].map((reason) => ({ ...target, reason }))),
+      seed: () => options.azureTargets.flatMap((target) => ['not_found', 'max_age'].map((reason) => ({ ...target, reason }))),
     }),
   );
   register(
     durableCounter({
       name: metricNames.pnsErrors,
       help: 'Records in PNS error-details blobs by platform and error.',
+      totals: store.counters,
+      include: isConfigured,
+    }),
+  );
+  register(
+    durableCounter({
+      name: metricNames.invalidItems,
+      help: 'Upstream items skipped because they were not the documented shape (counted once per item), by reason.',
       totals: store.counters,
       include: isConfigured,
     }),
@@ -112,7 +123,7 @@ export function createExporterMetrics(options: ExporterMetricsOptions): Exporter
     registers: [registry],
     collect() {
       this.reset();
-      for (const target of targets) {
+      for (const target of options.azureTargets) {
         for (const state of options.trackedStates) this.set({ ...target, state }, 0);
       }
       for (const { source, target, state, count } of options.trackedMessages()) this.set({ source, target, state }, count);

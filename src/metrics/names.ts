@@ -12,6 +12,7 @@ export const metricNames = {
   upstreamRequests: 'push_notification_upstream_requests_total',
   upstreamRequestDuration: 'push_notification_upstream_request_duration_seconds',
   intakeNotifications: 'push_notification_intake_notifications_total',
+  invalidItems: 'push_notification_invalid_items_total',
   buildInfo: 'push_notification_exporter_build_info',
 } as const;
 

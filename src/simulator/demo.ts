@@ -4,6 +4,7 @@ import { request } from 'undici';
 import { parseConfig } from '../config/load.js';
 import { startExporter } from '../exporter.js';
 import { createLogger } from '../logging/logger.js';
+import { EverliveSimulator } from './everlive/server.js';
 import { NotificationHubsSimulator } from './notification-hubs/server.js';
 import { realisticPlan } from './notification-hubs/traffic.js';
 import { seededRandom } from './random.js';
@@ -29,6 +30,9 @@ export async function runDemo(options: { logLevel?: string; port?: number; dataP
     planForSend: () => realisticPlan(random),
   });
   await simulator.start();
+  const everliveKey = randomBytes(24).toString('base64url');
+  const everlive = new EverliveSimulator({ appId: 'demo-app', masterKey: everliveKey });
+  await everlive.start();
   const dataPath = options.dataPath ?? './data/demo/state.db';
   mkdirSync('./data/demo', { recursive: true });
   const token = randomBytes(18).toString('base64url');
@@ -42,13 +46,14 @@ export async function runDemo(options: { logLevel?: string; port?: number; dataP
         hub,
         endpoint: simulator.url,
       })),
+      everlive: [{ name: 'demo-legacy-app', endpoint: everlive.url, appId: 'demo-app', masterKey: everliveKey, schedule: '*/10 * * * * *', pageSize: 50 }],
     }),
   );
   const exporter = await startExporter({ config, logger });
   process.stdout.write(
     [
       '',
-      'push-notification-exporter demo (simulated Azure Notification Hubs)',
+      'push-notification-exporter demo (simulated Azure Notification Hubs and Everlive)',
       `  metrics:      ${exporter.url}/metrics`,
       `  intake token: ${token}`,
       `  lookup:       curl -H 'Authorization: Bearer ${token}' ${exporter.url}/api/v1/notifications/demo-orders/<notificationId>`,
@@ -83,11 +88,25 @@ export async function runDemo(options: { logLevel?: string; port?: number; dataP
     }
   })();
 
+  // Everlive feedback grows in the background: new notifications, and devices reporting back.
+  const recent: string[] = [];
+  const feedbackTimer = setInterval(() => {
+    const platforms = ['4', '3', '1'].filter(() => random() < 0.7);
+    recent.push(everlive.createNotification({ platforms: platforms.length > 0 ? platforms : ['3'] }));
+    if (recent.length > 20) recent.shift();
+    for (const id of recent.slice(-5)) {
+      const platform = random() < 0.5 ? '4' : '3';
+      everlive.addFeedback(id, platform, { Sent: Math.floor(random() * 20), Failed: random() < 0.2 ? 1 : 0, Deactivated: random() < 0.05 ? 1 : 0 });
+    }
+  }, 2_000);
+
   await waitForSignal();
   sending = false;
+  clearInterval(feedbackTimer);
   await sender;
   await exporter.stop();
   await simulator.stop();
+  await everlive.stop();
   return 0;
 }
 

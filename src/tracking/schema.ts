@@ -53,4 +53,41 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (family, labels)
   ) WITHOUT ROWID;
   `,
+  `
+  -- Everlive: each notification seen (counted once in messages_total), its last feedback per
+  -- platform (so only growth is counted), and the read cursor per app.
+  CREATE TABLE everlive_notifications (
+    target TEXT NOT NULL,
+    notification_id TEXT NOT NULL,
+    status TEXT,
+    first_seen_at INTEGER NOT NULL,
+    modified_at INTEGER NOT NULL,
+    PRIMARY KEY (target, notification_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX everlive_notifications_modified_at ON everlive_notifications (modified_at);
+
+  CREATE TABLE everlive_feedback (
+    target TEXT NOT NULL,
+    notification_id TEXT NOT NULL,
+    platform_key TEXT NOT NULL,
+    sent INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    deactivated INTEGER NOT NULL,
+    PRIMARY KEY (target, notification_id, platform_key)
+  ) WITHOUT ROWID;
+
+  -- Malformed items already counted (by Id, or a hash of the item), so a re-read counts nothing.
+  CREATE TABLE everlive_invalid_items (
+    target TEXT NOT NULL,
+    item_key TEXT NOT NULL,
+    seen_at INTEGER NOT NULL,
+    PRIMARY KEY (target, item_key)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE everlive_cursors (
+    target TEXT PRIMARY KEY,
+    modified_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -10,6 +10,7 @@ import {
   type HistogramSeries,
   type LabelSet,
 } from '../metrics/totals.js';
+import { EverliveStore } from './everlive-store.js';
 import { migrations } from './schema.js';
 import {
   outcomeCountKey,
@@ -66,6 +67,7 @@ interface CountRow {
 export class TrackingStore {
   readonly counters = new CounterTotals();
   readonly histograms: HistogramTotals;
+  readonly everlive: EverliveStore;
   private readonly statements;
 
   private constructor(
@@ -73,6 +75,11 @@ export class TrackingStore {
     histogramBounds: ReadonlyMap<string, readonly number[]>,
   ) {
     this.histograms = new HistogramTotals(histogramBounds);
+    this.everlive = new EverliveStore(
+      database,
+      (increments) => this.persistCounters(increments),
+      (increments) => this.applyCounters(increments),
+    );
     this.statements = {
       insertMessage: database.prepare(
         `INSERT INTO azure_messages (target, notification_id, state, accepted_at, next_poll_at)

@@ -44,7 +44,7 @@ describe('command line', () => {
       NH_CONNECTION_STRING: connectionString,
     });
     expect(result.status).toBe(0);
-    expect(result.stdout).toMatch(/configuration is valid \(1 Azure Notification Hubs targets\)/);
+    expect(result.stdout).toMatch(/configuration is valid \(1 Azure Notification Hubs targets, 0 Everlive apps\)/);
   });
 
   it('--check-config exits non-zero naming the key, without printing secrets', () => {

@@ -6,7 +6,9 @@ import { request } from 'undici';
 import { parseConfig } from '../../src/config/load.js';
 import { startExporter, type RunningExporter } from '../../src/exporter.js';
 import { createLogger } from '../../src/logging/logger.js';
+import { EverliveSimulator } from '../../src/simulator/everlive/server.js';
 import { NotificationHubsSimulator } from '../../src/simulator/notification-hubs/server.js';
+import type { RunSummary } from '../../src/sources/everlive/poller.js';
 import { seededRandom } from '../../src/simulator/random.js';
 import { ManualClock } from '../../src/time/clock.js';
 import { parsePrometheusText, type Sample } from './prometheus-text.js';
@@ -22,7 +24,12 @@ export interface HarnessOptions {
   statePath?: string;
   /** Override the connection string's key (to test bad credentials). */
   connectionKey?: string;
+  /** Adds an Everlive app on the fake Everlive server; runs are started by hand (runEverlive). */
+  everlive?: Record<string, unknown>;
 }
+
+export const everliveMasterKey = 'everlive-master-key-do-not-log';
+export const everliveAppId = 'app-123';
 
 /**
  * The real exporter (store, poll loops, HTTP server) against the real simulator on 127.0.0.1, both
@@ -33,6 +40,7 @@ export class Harness {
   readonly logLines: Record<string, unknown>[] = [];
   readonly folder: string;
   simulator!: NotificationHubsSimulator;
+  everliveSimulator!: EverliveSimulator;
   exporter!: RunningExporter;
   private constructor(private readonly options: HarnessOptions) {
     this.folder = mkdtempSync(join(tmpdir(), 'pne-test-'));
@@ -47,6 +55,8 @@ export class Harness {
       random: seededRandom(7),
     });
     await harness.simulator.start();
+    harness.everliveSimulator = new EverliveSimulator({ appId: everliveAppId, masterKey: everliveMasterKey, clock: harness.clock });
+    await harness.everliveSimulator.start();
     await harness.startExporter();
     return harness;
   }
@@ -67,7 +77,25 @@ export class Harness {
         endpoint: this.simulator.url,
         ...this.options.hubSettings,
       })),
+      everlive: this.options.everlive
+        ? [
+            {
+              name: 'legacy-app',
+              endpoint: this.everliveSimulator.url,
+              appId: everliveAppId,
+              masterKey: everliveMasterKey,
+              ...this.options.everlive,
+            },
+          ]
+        : [],
     });
+  }
+
+  /** One Everlive run, as the schedule would start it. */
+  async runEverlive(): Promise<RunSummary> {
+    const [poller] = this.exporter.everlivePollers;
+    if (!poller) throw new Error('no Everlive app configured');
+    return poller.runOnce();
   }
 
   async startExporter(): Promise<void> {
@@ -84,6 +112,7 @@ export class Harness {
       clock: this.clock,
       random: seededRandom(11),
       processMetrics: false,
+      startEverlive: false,
     });
   }
 
@@ -131,6 +160,7 @@ export class Harness {
   async close(): Promise<void> {
     await this.exporter?.stop();
     await this.simulator?.stop();
+    await this.everliveSimulator?.stop();
     rmSync(this.folder, { recursive: true, force: true });
   }
 }

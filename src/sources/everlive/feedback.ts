@@ -1,0 +1,106 @@
+/**
+ * Pure parser for a page of `GET {endpoint}/{appId}/Push/Notifications`: `{"Result":[...],"Count":n}`.
+ * Each notification carries a `Feedback` object keyed by platform number with `{Sent, Deactivated, Failed}`.
+ * https://docs.telerik.com/platform/backend-services/rest/administration-api/push-notifications/push-read
+ * (seed: ../shared/seeds/telerik-push-feedback-howto.md). An item that is not that shape is reported
+ * as invalid with a reason; it never stops the page. `Message` and other content are never read.
+ */
+export type InvalidReason = 'missing_id' | 'missing_modified_at' | 'invalid_feedback' | 'invalid_platform' | 'invalid_count';
+
+export interface PlatformFeedback {
+  platformKey: string;
+  sent: number;
+  failed: number;
+  deactivated: number;
+}
+
+export interface EverliveNotification {
+  id: string;
+  /** Epoch milliseconds. */
+  modifiedAt: number;
+  status: string | undefined;
+  feedback: PlatformFeedback[];
+}
+
+export type ParsedItem =
+  | { valid: true; notification: EverliveNotification }
+  | { valid: false; reason: InvalidReason; id?: string; modifiedAt?: number; detail: string };
+
+export interface NotificationsPage {
+  items: ParsedItem[];
+  count?: number;
+}
+
+export class EverlivePageError extends Error {
+  override name = 'EverlivePageError';
+}
+
+/** Platform numbers of Everlive devices (push object fields): bounded label values. */
+const platformNames: Record<string, string> = {
+  '1': 'windowsphone',
+  '2': 'windows',
+  '3': 'android',
+  '4': 'ios',
+  '5': 'osx',
+  '6': 'blackberry',
+  '7': 'nokia',
+  '100': 'unknown',
+};
+
+export function platformName(platformKey: string): string {
+  return platformNames[platformKey] ?? `unknown_${platformKey}`;
+}
+
+export function parseNotificationsPage(body: unknown): NotificationsPage {
+  if (!isRecord(body) || !Array.isArray(body.Result)) {
+    throw new EverlivePageError('expected {"Result": [...], "Count": n}');
+  }
+  const count = typeof body.Count === 'number' ? body.Count : undefined;
+  return { items: body.Result.map(parseItem), count };
+}
+
+function parseItem(item: unknown): ParsedItem {
+  if (!isRecord(item)) return { valid: false, reason: 'missing_id', detail: 'the item is not an object' };
+  const id = typeof item.Id === 'string' && item.Id !== '' ? item.Id : undefined;
+  const modifiedAt = typeof item.ModifiedAt === 'string' ? parseIsoDate(item.ModifiedAt) : undefined;
+  const invalid = (reason: InvalidReason, detail: string): ParsedItem => ({ valid: false, reason, id, modifiedAt, detail });
+  if (!id) return invalid('missing_id', 'Id is missing or not a string');
+  if (modifiedAt === undefined) return invalid('missing_modified_at', 'ModifiedAt is missing or not an ISO 8601 date');
+
+  const feedbackValue = item.Feedback;
+  const feedback: PlatformFeedback[] = [];
+  if (feedbackValue !== undefined && feedbackValue !== null) {
+    if (!isRecord(feedbackValue)) return invalid('invalid_feedback', 'Feedback is not an object');
+    for (const [platformKey, counts] of Object.entries(feedbackValue)) {
+      if (!/^\d{1,4}$/.test(platformKey)) return invalid('invalid_platform', 'a Feedback key is not a platform number');
+      if (!isRecord(counts)) return invalid('invalid_feedback', `Feedback.${platformKey} is not an object`);
+      const sent = readCount(counts.Sent);
+      const failed = readCount(counts.Failed);
+      const deactivated = readCount(counts.Deactivated);
+      if (sent === undefined || failed === undefined || deactivated === undefined) {
+        return invalid('invalid_count', `Feedback.${platformKey} has a count that is not a non-negative integer`);
+      }
+      feedback.push({ platformKey, sent, failed, deactivated });
+    }
+  }
+  const status = typeof item.Status === 'string' || typeof item.Status === 'number' ? String(item.Status) : undefined;
+  return { valid: true, notification: { id, modifiedAt, status, feedback } };
+}
+
+/** A missing count is 0 (a platform may report only some); anything else must be a whole number ≥ 0. */
+function readCount(value: unknown): number | undefined {
+  if (value === undefined || value === null) return 0;
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+}
+
+const isoDatePattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/;
+
+function parseIsoDate(text: string): number | undefined {
+  if (!isoDatePattern.test(text)) return undefined;
+  const time = Date.parse(/(Z|[+-]\d{2}:\d{2})$/.test(text) ? text : `${text}Z`);
+  return Number.isNaN(time) ? undefined : time;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

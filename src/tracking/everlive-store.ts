@@ -1,0 +1,119 @@
+import type Database from 'better-sqlite3';
+import type { CounterIncrement } from '../metrics/totals.js';
+
+export interface FeedbackCounts {
+  sent: number;
+  failed: number;
+  deactivated: number;
+}
+
+export interface SeenNotification {
+  status: string | null;
+  feedback: Map<string, FeedbackCounts>;
+}
+
+/** Everything one page of Everlive notifications changes, written in one transaction with the cursor. */
+export interface EverlivePageChange {
+  target: string;
+  now: number;
+  /** ModifiedAt of the last notification of the page: where the next run starts (minus the overlap). */
+  cursor: number | undefined;
+  notifications: { id: string; status: string | null; modifiedAt: number }[];
+  /** Malformed items by a stable key; only those not seen before are counted. */
+  invalidItems: { key: string; increment: CounterIncrement }[];
+  feedback: ({ id: string; platformKey: string } & FeedbackCounts)[];
+  counterIncrements: CounterIncrement[];
+}
+
+/** The Everlive part of the state file; shares the tracking store's connection and counter totals. */
+export class EverliveStore {
+  private readonly statements;
+
+  constructor(
+    private readonly database: Database.Database,
+    private readonly persistCounters: (increments: readonly CounterIncrement[]) => void,
+    private readonly applyCounters: (increments: readonly CounterIncrement[]) => void,
+  ) {
+    this.statements = {
+      cursor: database.prepare(`SELECT modified_at FROM everlive_cursors WHERE target = ?`),
+      putCursor: database.prepare(
+        `INSERT INTO everlive_cursors (target, modified_at, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (target) DO UPDATE SET modified_at = max(modified_at, excluded.modified_at), updated_at = excluded.updated_at`,
+      ),
+      notification: database.prepare(`SELECT status FROM everlive_notifications WHERE target = ? AND notification_id = ?`),
+      feedback: database.prepare(
+        `SELECT platform_key, sent, failed, deactivated FROM everlive_feedback WHERE target = ? AND notification_id = ?`,
+      ),
+      upsertNotification: database.prepare(
+        `INSERT INTO everlive_notifications (target, notification_id, status, first_seen_at, modified_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (target, notification_id) DO UPDATE SET status = excluded.status, modified_at = excluded.modified_at`,
+      ),
+      upsertFeedback: database.prepare(
+        `INSERT INTO everlive_feedback (target, notification_id, platform_key, sent, failed, deactivated) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (target, notification_id, platform_key) DO UPDATE SET
+           sent = excluded.sent, failed = excluded.failed, deactivated = excluded.deactivated`,
+      ),
+      insertInvalid: database.prepare(
+        `INSERT INTO everlive_invalid_items (target, item_key, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      pruneInvalid: database.prepare(`DELETE FROM everlive_invalid_items WHERE seen_at < ?`),
+      pruneFeedback: database.prepare(
+        `DELETE FROM everlive_feedback WHERE (target, notification_id) IN
+           (SELECT target, notification_id FROM everlive_notifications WHERE modified_at < ?)`,
+      ),
+      pruneNotifications: database.prepare(`DELETE FROM everlive_notifications WHERE modified_at < ?`),
+    };
+  }
+
+  cursor(target: string): number | undefined {
+    return (this.statements.cursor.get(target) as { modified_at: number } | undefined)?.modified_at;
+  }
+
+  /** What was seen of these notifications before (absent = never seen). */
+  seen(target: string, ids: readonly string[]): Map<string, SeenNotification> {
+    const result = new Map<string, SeenNotification>();
+    for (const id of ids) {
+      const row = this.statements.notification.get(target, id) as { status: string | null } | undefined;
+      if (!row) continue;
+      const feedback = new Map<string, FeedbackCounts>();
+      const rows = this.statements.feedback.all(target, id) as ({ platform_key: string } & FeedbackCounts)[];
+      for (const { platform_key: platformKey, sent, failed, deactivated } of rows) {
+        feedback.set(platformKey, { sent, failed, deactivated });
+      }
+      result.set(id, { status: row.status, feedback });
+    }
+    return result;
+  }
+
+  /** Returns the keys of malformed items counted now (those seen before add nothing). */
+  recordPage(change: EverlivePageChange): Set<string> {
+    const applied = [...change.counterIncrements];
+    const newInvalidKeys = new Set<string>();
+    this.database.transaction(() => {
+      for (const item of change.invalidItems) {
+        if (this.statements.insertInvalid.run(change.target, item.key, change.now).changes !== 1) continue;
+        applied.push(item.increment);
+        newInvalidKeys.add(item.key);
+      }
+      for (const notification of change.notifications) {
+        this.statements.upsertNotification.run(change.target, notification.id, notification.status, change.now, notification.modifiedAt);
+      }
+      for (const item of change.feedback) {
+        this.statements.upsertFeedback.run(change.target, item.id, item.platformKey, item.sent, item.failed, item.deactivated);
+      }
+      this.persistCounters(applied);
+      if (change.cursor !== undefined) this.statements.putCursor.run(change.target, change.cursor, change.now);
+    }).immediate();
+    this.applyCounters(applied);
+    return newInvalidKeys;
+  }
+
+  /** Forgets notifications not modified since `before`. */
+  prune(before: number): number {
+    return this.database.transaction(() => {
+      this.statements.pruneInvalid.run(before);
+      this.statements.pruneFeedback.run(before);
+      return this.statements.pruneNotifications.run(before).changes;
+    }).immediate();
+  }
+}
