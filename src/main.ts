@@ -8,11 +8,13 @@ import { version } from './version.js';
 import { waitForSignal } from './wait-for-signal.js';
 
 const usage = `Usage: push-notification-exporter --config FILE [--check-config] [--log-level LEVEL]
-       push-notification-exporter --demo
+       push-notification-exporter --demo [--listen HOST:PORT] [--data-dir DIR]
 
   --config FILE      YAML configuration file (see README.md "Configuration")
   --check-config     validate the configuration and exit (0 = valid)
-  --demo             run on the built-in simulator with generated traffic
+  --demo             run on the built-in simulators with generated traffic
+  --listen HOST:PORT with --demo: where to serve (default 127.0.0.1:10130)
+  --data-dir DIR     with --demo: the demo's state folder (default ./data/demo)
   --log-level LEVEL  trace, debug, info (default), warn, error
   --version          print the version
   --help             print this help`;
@@ -26,6 +28,8 @@ async function main(argv: string[]): Promise<number> {
         config: { type: 'string' },
         'check-config': { type: 'boolean', default: false },
         demo: { type: 'boolean', default: false },
+        listen: { type: 'string' },
+        'data-dir': { type: 'string' },
         'log-level': { type: 'string' },
         version: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
@@ -44,9 +48,13 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`push-notification-exporter ${version} (Node.js ${process.version})\n`);
     return 0;
   }
+  if (!args.demo && (args.listen !== undefined || args['data-dir'] !== undefined)) {
+    process.stderr.write(`--listen and --data-dir go with --demo; with --config, set server.listen and storage.path\n`);
+    return 2;
+  }
   if (args.demo) {
     const { runDemo } = await import('./simulator/demo.js');
-    return runDemo({ logLevel: args['log-level'] });
+    return runDemo({ logLevel: args['log-level'], listen: args.listen, dataDirectory: args['data-dir'] });
   }
   if (!args.config) {
     process.stderr.write(`--config FILE is required (or --demo to try it on the simulator)\n\n${usage}\n`);

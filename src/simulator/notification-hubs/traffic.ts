@@ -5,7 +5,14 @@ import type { FinalState, MessagePlan } from './message-plan.js';
  * Completed with mostly Success, some WrongToken / ExpiredChannel, occasional Throttled, a few
  * NoTargetFound, Abandoned and (scheduled, then) Canceled.
  */
-export function realisticPlan(random: () => number): MessagePlan {
+export interface FailureSpike {
+  collection: string;
+  outcome: string;
+  /** Share of that platform's devices that fail this way while the spike lasts. */
+  share: number;
+}
+
+export function realisticPlan(random: () => number, spike?: FailureSpike): MessagePlan {
   const between = (low: number, high: number) => Math.round(low + random() * (high - low));
   const roll = random();
   const finalState: FinalState =
@@ -22,6 +29,7 @@ export function realisticPlan(random: () => number): MessagePlan {
 
   const collections = ['ApnsOutcomeCounts', 'FcmV1OutcomeCounts', 'WnsOutcomeCounts'].filter(() => random() < 0.7);
   if (collections.length === 0) collections.push('FcmV1OutcomeCounts');
+  if (spike && !collections.includes(spike.collection)) collections.push(spike.collection);
   for (const collection of collections) {
     const devices = between(1, 200);
     const counts: Record<string, number> = {};
@@ -32,8 +40,22 @@ export function realisticPlan(random: () => number): MessagePlan {
     counts.ExpiredChannel = expired;
     counts.Throttled = throttled;
     if (finalState === 'Abandoned') counts.AbandonedNotificationMessages = Math.max(1, Math.floor(devices * 0.5));
-    counts.Success = Math.max(0, devices - wrongToken - expired - throttled - (counts.AbandonedNotificationMessages ?? 0));
+    if (spike?.collection === collection) counts[spike.outcome] = (counts[spike.outcome] ?? 0) + Math.ceil(devices * spike.share);
+    const failed = Object.entries(counts).reduce((total, [, count]) => total + count, 0);
+    counts.Success = Math.max(0, devices - failed);
     plan.outcomes[collection] = counts;
   }
   return plan;
+}
+
+/** A message the hub gives up on: some devices reached, the rest dropped after a timeout. */
+export function abandonedPlan(random: () => number): MessagePlan {
+  const devices = 20 + Math.floor(random() * 80);
+  return {
+    notReadyMilliseconds: 1_000,
+    enqueuedMilliseconds: 500,
+    processingMilliseconds: 3_000,
+    finalState: 'Abandoned',
+    outcomes: { FcmV1OutcomeCounts: { Success: Math.floor(devices / 2), AbandonedNotificationMessages: devices - Math.floor(devices / 2) } },
+  };
 }
