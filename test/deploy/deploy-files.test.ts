@@ -1,0 +1,83 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { parseConfig } from '../../src/config/load.js';
+
+const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+
+type Manifest = { kind: string; metadata: { name: string }; spec?: Record<string, unknown>; data?: Record<string, string> };
+
+describe('Kubernetes manifest', () => {
+  const documents = parseAllDocuments(read('deploy/kubernetes/push-notification-exporter.yaml')).map((document) => {
+    expect(document.errors).toEqual([]);
+    return document.toJS() as Manifest;
+  });
+  const byKind = (kind: string) => documents.find((document) => document.kind === kind) as Manifest;
+
+  it('runs one replica, recreated (never two pods on one state file), with probes and a volume for the state', () => {
+    const deployment = byKind('Deployment').spec as {
+      replicas: number;
+      strategy: { type: string };
+      template: { spec: { containers: Record<string, unknown>[]; volumes: Record<string, unknown>[]; securityContext: Record<string, unknown> } };
+    };
+    expect(deployment.replicas).toBe(1);
+    expect(deployment.strategy.type).toBe('Recreate');
+    const [container] = deployment.template.spec.containers as [
+      { readinessProbe: { httpGet: { path: string } }; livenessProbe: { httpGet: { path: string } }; volumeMounts: unknown[] },
+    ];
+    expect(container.readinessProbe.httpGet.path).toBe('/-/ready');
+    expect(container.livenessProbe.httpGet.path).toBe('/-/healthy');
+    expect(container.volumeMounts).toContainEqual({ name: 'state', mountPath: '/data' });
+    expect(deployment.template.spec.securityContext.runAsNonRoot).toBe(true);
+    expect(deployment.template.spec.volumes).toContainEqual({ name: 'state', persistentVolumeClaim: { claimName: byKind('PersistentVolumeClaim').metadata.name } });
+  });
+
+  it('ships a config the exporter accepts, with the state file on the volume', () => {
+    const secret = byKind('Secret') as unknown as { stringData: Record<string, string> };
+    const config = parseConfig(byKind('ConfigMap').data?.['config.yaml'] as string, {
+      environment: {
+        ...secret.stringData,
+        NH_CONNECTION_STRING: 'Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=k',
+      },
+    });
+    expect(config.storage.path).toBe('/data/state.db');
+    expect(config.server.listen).toEqual({ host: '0.0.0.0', port: 10130 });
+  });
+});
+
+describe('systemd unit', () => {
+  it('runs the built exporter with a config, stops with SIGTERM and restarts on failure', () => {
+    const unit = read('deploy/systemd/push-notification-exporter.service');
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/node \/opt\/push-notification-exporter\/dist\/main\.js --config \S+$/m);
+    expect(unit).toMatch(/^KillSignal=SIGTERM$/m);
+    expect(unit).toMatch(/^Restart=on-failure$/m);
+    expect(unit).toMatch(/^StateDirectory=push-notification-exporter$/m);
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+  const stages = dockerfile.split(/^FROM /m).slice(1);
+
+  it('builds in one stage and runs production dependencies only, without a compiler, as a non-root user', () => {
+    expect(stages).toHaveLength(2);
+    const [build, runtime] = stages as [string, string];
+    expect(build).toMatch(/RUN npm ci\n/);
+    expect(build).toMatch(/RUN npm run build/);
+    expect(build).toMatch(/RUN npm ci --omit=dev/);
+    expect(runtime).not.toMatch(/apt-get|g\+\+|make/);
+    expect(runtime).toMatch(/^USER node$/m);
+    expect(runtime).toMatch(/^VOLUME \["\/data"\]$/m);
+    expect(runtime).toMatch(/^EXPOSE 10130$/m);
+    expect(runtime).toMatch(/^HEALTHCHECK .*\n\s+CMD .*\/-\/healthy/m);
+    expect(runtime).toMatch(/org\.opencontainers\.image\.title/);
+  });
+
+  it('copies only what exists, and the context leaves out local state', () => {
+    for (const [, source] of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
+      for (const path of (source as string).split(' ')) expect(existsSync(new URL(`../../${path}`, import.meta.url)), path).toBe(true);
+    }
+    const ignored = read('.dockerignore').split('\n');
+    for (const entry of ['node_modules', 'dist', 'data', '.git']) expect(ignored).toContain(entry);
+  });
+});
