@@ -96,8 +96,6 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     logger.warn({ messages: orphans }, 'state file tracks messages for targets no longer configured; they are kept but not polled');
   }
   logger.info({ messages: resumed.length - orphans, targets: pollers.size }, 'resumed tracking');
-  for (const poller of pollers.values()) poller.start();
-  if (options.startEverlive ?? true) for (const poller of everlivePollers) poller.start();
 
   let ready = false;
   let stopping = false;
@@ -115,13 +113,23 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     firstPollDelayMilliseconds,
   });
   const server: Server = app.listen(config.server.listen.port, config.server.listen.host);
-  await once(server, 'listening');
+  try {
+    await once(server, 'listening');
+  } catch (error) {
+    // Nothing has started yet: release the state file (and its lock) so a restart can take it.
+    await Promise.all(clients.map((client) => client.close?.() ?? Promise.resolve()));
+    store.close();
+    throw new Error(`cannot listen on ${config.server.listen.host}:${config.server.listen.port}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
   const port = (server.address() as AddressInfo).port;
   const host = config.server.listen.host === '0.0.0.0' || config.server.listen.host === '::' ? '127.0.0.1' : config.server.listen.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // Polling starts only once the server is up, so a failed start leaves nothing running.
+  for (const poller of pollers.values()) poller.start();
+  if (options.startEverlive ?? true) for (const poller of everlivePollers) poller.start();
   ready = true;
 
   const prune = () => {
@@ -129,7 +137,8 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
       const removed = store.pruneFinished(clock.now() - config.storage.finishedRetentionMilliseconds);
       // Everlive notifications are forgotten only long after their last change: one modified after
       // being forgotten would count as new.
-      const forgotten = store.everlive.prune(clock.now() - Math.max(config.storage.finishedRetentionMilliseconds, everliveMinimumRetention));
+      const everliveBefore = clock.now() - Math.max(config.storage.finishedRetentionMilliseconds, everliveMinimumRetention);
+      const forgotten = config.everlive.reduce((total, app) => total + store.everlive.prune(app.name, everliveBefore, app.overlapMilliseconds), 0);
       if (removed > 0 || forgotten > 0) logger.info({ removed, forgotten }, 'pruned finished messages');
     } catch (error) {
       logger.error({ error: String(error) }, 'cannot prune finished messages');

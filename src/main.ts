@@ -88,7 +88,7 @@ async function main(argv: string[]): Promise<number> {
       logger.fatal({ error: error.message }, 'cannot open the state file');
       return 1;
     }
-    logger.fatal({ error: String(error) }, 'cannot start');
+    logger.fatal({ error: error instanceof Error ? error.message : String(error) }, 'cannot start');
     return 1;
   }
   logger.info({ url: exporter.url, metrics: `${exporter.url}/metrics`, version }, 'exporter started');
@@ -99,12 +99,11 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
+// Exit explicitly: a failed start must not linger on a stray timer, and a clean stop is done.
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => process.exit(code),
   (error: unknown) => {
     process.stderr.write(`fatal: ${(error as Error)?.stack ?? String(error)}\n`);
-    process.exitCode = 1;
+    process.exit(1);
   },
 );

@@ -104,6 +104,16 @@ describe('parseConfig', () => {
     expect(hub?.notFoundDeadlineMilliseconds).toBe(90 * 60_000);
   });
 
+  it('turns a whole ${VAR} holding a number into a number', () => {
+    const config = parseConfig(
+      `azureNotificationHubs:\n  - name: prod\n    connectionString: "${connectionString}"\n    hub: h\n    concurrency: \${CONCURRENCY}\n`,
+      { environment: { CONCURRENCY: '16' } },
+    );
+    expect(config.azureNotificationHubs[0]?.concurrency).toBe(16);
+    const everlive = parseConfig('everlive:\n  - name: e\n    appId: ${APP}\n    masterKey: k\n', { environment: { APP: '12345' } });
+    expect(everlive.everlive[0]?.appId).toBe('12345');
+  });
+
   it('reads <key>File secrets, trimming the final newline, and token lists one per line', () => {
     const folder = mkdtempSync(join(tmpdir(), 'pne-config-'));
     writeFileSync(join(folder, 'connection'), `${connectionString}\n`);

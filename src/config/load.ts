@@ -93,9 +93,15 @@ function defaultReadFile(path: string): string {
   return readFileSync(path, 'utf8');
 }
 
+const numericKeys = new Set(['concurrency', 'pageSize', 'maxRequestBodyBytes']);
+
 /** Replaces `${NAME}` in every string value; `$$` is a literal `$`. A missing variable is an error. */
 function interpolateEnvironment(value: unknown, environment: NodeJS.ProcessEnv, path: (string | number)[], problems: string[]): unknown {
   if (typeof value === 'string') {
+    // A numeric key given as exactly one reference (`concurrency: ${CONCURRENCY}`) takes the number.
+    const whole = numericKeys.has(String(path.at(-1))) ? /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(value) : null;
+    const wholeValue = whole ? environment[whole[1] as string] : undefined;
+    if (wholeValue !== undefined && /^-?\d+(\.\d+)?$/.test(wholeValue.trim())) return Number(wholeValue);
     return value.replace(/\$\$|\$\{([^}]*)\}/g, (match, name: string | undefined) => {
       if (match === '$$') return '$';
       if (!name || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {

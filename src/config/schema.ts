@@ -83,7 +83,7 @@ export type RawConfig = z.infer<typeof configSchema>;
  */
 export const fileCapableKeys = {
   server: ['listen', 'apiTokens'],
-  storage: ['path'],
-  azureNotificationHubs: ['name', 'connectionString', 'hub', 'endpoint', 'apiVersion'],
-  everlive: ['name', 'endpoint', 'appId', 'masterKey', 'logsPath', 'reasonField'],
+  storage: ['path', 'finishedRetention'],
+  azureNotificationHubs: ['name', 'connectionString', 'hub', 'endpoint', 'apiVersion', 'notFoundDeadline', 'maxAge', 'requestTimeout'],
+  everlive: ['name', 'endpoint', 'appId', 'masterKey', 'schedule', 'overlap', 'initialLookback', 'requestTimeout', 'logsPath', 'reasonField'],
 } as const;

@@ -55,7 +55,7 @@ function errorHandler(logger: Logger) {
     if (type === 'entity.too.large') {
       response.status(413).json({ error: 'request body is too large' });
     } else if (type === 'entity.parse.failed') {
-      response.status(400).json({ error: 'request body is not valid JSON' });
+      response.status(400).json({ error: 'request body is not valid JSON', items: [] });
     } else if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
       response.status(415).json({ error: 'request body must be UTF-8 JSON' });
     } else if (status !== undefined && status >= 400 && status < 500) {

@@ -25,7 +25,7 @@ export function intakeRoutes(dependencies: IntakeDependencies): Router {
     '/notifications',
     (request, response, next) => {
       if (!request.is('application/json')) {
-        dependencies.store.countRejectedIntake(1);
+        countRejected(dependencies, 1);
         response.status(415).json({ error: 'Content-Type must be application/json' });
         return;
       }
@@ -52,7 +52,7 @@ export function intakeRoutes(dependencies: IntakeDependencies): Router {
   // Bodies the JSON parser refused (malformed, too large) are rejected items too; the app's error
   // handler then answers.
   router.use((error: unknown, request: Request, _response: Response, next: NextFunction) => {
-    if (request.method === 'POST') dependencies.store.countRejectedIntake(1);
+    if (request.method === 'POST') countRejected(dependencies, 1);
     next(error);
   });
   return router;
@@ -62,7 +62,7 @@ function accept(request: Request, response: Response, dependencies: IntakeDepend
   const validation = validateIntake(request.body, dependencies.targets);
   if (!validation.ok) {
     const itemCount = Array.isArray(request.body) ? Math.max(1, (request.body as unknown[]).length) : 1;
-    dependencies.store.countRejectedIntake(itemCount);
+    countRejected(dependencies, itemCount);
     response.status(400).json({ error: validation.error, items: validation.items });
     return;
   }
@@ -78,4 +78,13 @@ function accept(request: Request, response: Response, dependencies: IntakeDepend
   }
   dependencies.track(result.accepted);
   response.status(202).json({ accepted: result.accepted.length, duplicates: result.duplicates });
+}
+
+/** Counting a rejection must never turn a 4xx into a 500 (a failing disk is logged, not thrown). */
+function countRejected(dependencies: IntakeDependencies, count: number): void {
+  try {
+    dependencies.store.countRejectedIntake(count);
+  } catch (error) {
+    dependencies.logger.error({ error: String(error) }, 'cannot count rejected intake items');
+  }
 }

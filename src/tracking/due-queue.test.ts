@@ -12,4 +12,14 @@ describe('DueQueue', () => {
     expect(popped).toEqual([...times].sort((a, b) => a - b));
     expect(queue.pop()).toBeUndefined();
   });
+
+  it('removes items by predicate and keeps the rest in order', () => {
+    const queue = new DueQueue<{ nextPollAt: number }>();
+    for (let time = 0; time < 100; time += 1) queue.push({ nextPollAt: (time * 37) % 100 });
+    const removed = queue.removeWhere((item) => item.nextPollAt % 3 === 0);
+    expect(removed).toHaveLength(34);
+    const rest: number[] = [];
+    while (queue.size > 0) rest.push(queue.pop()!.nextPollAt);
+    expect(rest).toEqual(Array.from({ length: 100 }, (_, time) => time).filter((time) => time % 3 !== 0));
+  });
 });

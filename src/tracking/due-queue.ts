@@ -28,6 +28,18 @@ export class DueQueue<T extends { nextPollAt: number }> {
     return top;
   }
 
+  /** Takes out every item matching `predicate` (O(n), then the heap is rebuilt). */
+  removeWhere(predicate: (item: T) => boolean): T[] {
+    const removed: T[] = [];
+    const kept: T[] = [];
+    for (const item of this.heap) (predicate(item) ? removed : kept).push(item);
+    if (removed.length === 0) return removed;
+    this.heap.length = 0;
+    this.heap.push(...kept);
+    for (let index = (this.heap.length >> 1) - 1; index >= 0; index -= 1) this.siftDown(index);
+    return removed;
+  }
+
   private siftUp(index: number): void {
     const item = this.heap[index] as T;
     while (index > 0) {

@@ -56,17 +56,25 @@ export class EverliveStore {
       insertInvalid: database.prepare(
         `INSERT INTO everlive_invalid_items (target, item_key, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
       ),
-      pruneInvalid: database.prepare(`DELETE FROM everlive_invalid_items WHERE seen_at < ?`),
+      pruneInvalid: database.prepare(`DELETE FROM everlive_invalid_items WHERE target = ? AND seen_at < ?`),
       pruneFeedback: database.prepare(
         `DELETE FROM everlive_feedback WHERE (target, notification_id) IN
-           (SELECT target, notification_id FROM everlive_notifications WHERE modified_at < ?)`,
+           (SELECT target, notification_id FROM everlive_notifications WHERE target = ? AND modified_at < ?)`,
       ),
-      pruneNotifications: database.prepare(`DELETE FROM everlive_notifications WHERE modified_at < ?`),
+      pruneNotifications: database.prepare(`DELETE FROM everlive_notifications WHERE target = ? AND modified_at < ?`),
     };
   }
 
   cursor(target: string): number | undefined {
     return (this.statements.cursor.get(target) as { modified_at: number } | undefined)?.modified_at;
+  }
+
+  /** The cursor, set to `initial` if there is none yet: a first start that keeps failing does not slide it. */
+  cursorOrInitial(target: string, initial: number, now: number): number {
+    const existing = this.cursor(target);
+    if (existing !== undefined) return existing;
+    this.statements.putCursor.run(target, initial, now);
+    return initial;
   }
 
   /** What was seen of these notifications before (absent = never seen). */
@@ -108,12 +116,17 @@ export class EverliveStore {
     return newInvalidKeys;
   }
 
-  /** Forgets notifications not modified since `before`. */
-  prune(before: number): number {
+  /**
+   * Forgets an app's notifications not modified since `before`, never inside the window the next run
+   * reads again (cursor − overlap): a notification forgotten there would count as new.
+   */
+  prune(target: string, before: number, overlap: number): number {
+    const cursor = this.cursor(target);
+    const bound = cursor === undefined ? before : Math.min(before, cursor - overlap);
     return this.database.transaction(() => {
-      this.statements.pruneInvalid.run(before);
-      this.statements.pruneFeedback.run(before);
-      return this.statements.pruneNotifications.run(before).changes;
+      this.statements.pruneInvalid.run(target, bound);
+      this.statements.pruneFeedback.run(target, bound);
+      return this.statements.pruneNotifications.run(target, bound).changes;
     }).immediate();
   }
 }

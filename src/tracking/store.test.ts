@@ -68,11 +68,16 @@ describe('TrackingStore', () => {
     store.acceptNotifications([{ target: 'prod', notificationId: 'a' }], 0, 10_000);
     // A message that is not tracked: the update touches no row and the whole transaction is refused.
     expect(() => store.recordPoll(poll({ notificationId: 'unknown' }))).toThrow(StoreError);
+    // A failure after the message row was already updated: a count SQLite cannot hold.
+    const tooLarge = poll({ state: 'Completed', countUpdates: [{ platform: 'apns', outcome: 'Success', count: 2n ** 64n }] });
+    expect(() => store.recordPoll(tooLarge)).toThrow();
     expect(store.counters.get('push_notification_outcomes_total', { target: 'prod', outcome: 'Success' })).toBe(0);
     store.close();
     const reopened = TrackingStore.open(path, histogramBounds);
     expect(reopened.counters.get('push_notification_outcomes_total', { target: 'prod', outcome: 'Success' })).toBe(0);
     expect([...reopened.histograms.series('push_notification_queue_duration_seconds')]).toEqual([]);
+    expect(reopened.loadActiveMessages()).toMatchObject([{ notificationId: 'a', state: 'Pending', attempts: 0 }]);
+    expect(reopened.getNotification('prod', 'a')?.outcomes).toEqual({});
     reopened.close();
   });
 

@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,6 +104,22 @@ describe('command line', () => {
     expect((await exporter.exit()).code).toBe(1);
     expect(exporter.stderr).toContain('is not a valid SQLite database');
     expect(readFileSync(statePath).equals(before)).toBe(true);
+  });
+
+  it('exits non-zero when it cannot listen, releasing the state file for the next start', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const port = (blocker.address() as AddressInfo).port;
+    const statePath = join(folder, 'busy-port', 'state.db');
+    const busy = config(statePath).replace('listen: "127.0.0.1:0"', `listen: "127.0.0.1:${port}"`);
+    const exporter = ExporterProcess.start(['--config', write('busy.yaml', busy)], { NH_CONNECTION_STRING: connectionString });
+    expect((await exporter.exit()).code).toBe(1);
+    expect(exporter.stderr).toContain(`cannot listen on 127.0.0.1:${port}: EADDRINUSE`);
+    blocker.close();
+    const again = ExporterProcess.start(['--config', write('free.yaml', config(statePath))], { NH_CONNECTION_STRING: connectionString });
+    await again.waitForStart();
+    again.kill('SIGTERM');
+    expect((await again.exit()).code).toBe(0);
   });
 
   it('refuses a second exporter on the same state file', async () => {

@@ -87,10 +87,29 @@ describe('Everlive push feedback on the simulator', () => {
 
     // A change at exactly the cursor's instant is still read: the filter is ModifiedAt >= cursor.
     everlive.addFeedback(ids[3] as string, '4', { Failed: 2 });
+    const requestsBefore = everlive.requests.length;
     await harness.runEverlive();
     expect(await outcomes(harness)).toEqual(new Map([['ios/Sent', 12], ['ios/Failed', 2]]));
-    const lastFilter = everlive.requests.at(-1)?.filter as { ModifiedAt: { $gte: string } };
-    expect(Date.parse(lastFilter.ModifiedAt.$gte)).toBe(harness.clock.now());
+    const firstFilter = everlive.requests[requestsBefore]?.filter as { ModifiedAt: { $gte: string } };
+    expect(Date.parse(firstFilter.ModifiedAt.$gte)).toBe(harness.clock.now());
+    // Later pages continue strictly after the last notification read, by (ModifiedAt, Id).
+    expect(everlive.requests[requestsBefore + 1]?.filter).toMatchObject({ $or: [{ ModifiedAt: { $gt: expect.any(String) as unknown } }, { Id: { $gt: expect.any(String) as unknown } }] });
+  });
+
+  it('misses nothing when a notification read earlier in the run is modified before the next page', async () => {
+    harness = await Harness.start({ hubs: [], everlive: { pageSize: 5, overlap: '1m' } });
+    const everlive = harness.everliveSimulator;
+    // Seven notifications modified in the same millisecond, read an hour later (outside any overlap).
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((id) => everlive.createNotification({ id, platforms: ['4'] }));
+    for (const id of ids) everlive.addFeedback(id, '4', { Sent: 1 });
+    harness.clock.advance(60 * 60_000);
+    const listsBefore = everlive.requests.length;
+    everlive.beforeList = (number) => {
+      if (number === listsBefore + 2) everlive.addFeedback('a', '4', { Sent: 1 });
+    };
+    await harness.runEverlive();
+    expect(await outcomes(harness)).toEqual(new Map([['ios/Sent', 8]]));
+    expect(sumOf(await harness.scrape(), 'push_notification_messages_total', { source: 'everlive', target })).toBe(7);
   });
 
   it('skips malformed items with a counted, logged reason, once, without stopping the run', async () => {

@@ -67,6 +67,34 @@ describe('upstream faults', () => {
     await expectExactTotals(harness, 30);
   });
 
+  it('gives messages up at maxAge while the hub keeps failing, so tracking stays bounded', async () => {
+    harness = await Harness.start({ hubSettings: { maxAge: '30m' } });
+    await harness.advance(1_000);
+    harness.simulator.injectFault('orders', { kind: 'status', status: 401 });
+    await submitMessages(harness, 25);
+    await harness.advance(20 * 60_000, 10_000);
+    let samples = await harness.scrape();
+    expect(sumOf(samples, 'push_notification_tracked_messages', { target })).toBe(25);
+    await harness.advance(25 * 60_000, 10_000);
+    samples = await harness.scrape();
+    expect(sumOf(samples, 'push_notification_tracked_messages', { target })).toBe(0);
+    expect(sumOf(samples, 'push_notification_tracking_expired_total', { target, reason: 'max_age' })).toBe(25);
+    expect(sumOf(samples, 'push_notification_source_up', { target })).toBe(0);
+    // The conservation invariant holds through the outage.
+    expect(sumOf(samples, 'push_notification_intake_notifications_total', { result: 'accepted' })).toBe(25);
+  });
+
+  it('treats a 400 for one ID as an answer about that ID, not as the hub being down', async () => {
+    harness = await Harness.start({ hubSettings: { notFoundDeadline: '1m' } });
+    await submitMessages(harness, 1);
+    harness.simulator.injectFault('orders', { kind: 'status', status: 400 });
+    await harness.advance(3 * 60_000);
+    const samples = await harness.scrape();
+    expect(sumOf(samples, 'push_notification_source_up', { target })).toBe(1);
+    expect(sumOf(samples, 'push_notification_tracking_expired_total', { target, reason: 'not_found' })).toBe(1);
+    expect(logsWith(harness, 'upstream request failed')).toHaveLength(0);
+  });
+
   it('honours Retry-After on 429: no request to the hub until it has passed', async () => {
     harness = await Harness.start();
     await submitMessages(harness, 10);

@@ -46,6 +46,9 @@ export class EverliveSimulator {
   private inFlight = 0;
   /** The most requests ever in flight at once (runs must never overlap). */
   maximumConcurrentRequests = 0;
+  /** Called before each list request is answered, with its number (1, 2, ...): tests change data mid-run. */
+  beforeList: ((listRequestNumber: number) => void) | undefined;
+  private listRequests = 0;
   private readonly clock: Clock;
   private server: Server | undefined;
   private baseUrl = '';
@@ -208,6 +211,8 @@ export class EverliveSimulator {
       log(400);
       return sendError(response, 400, `Skip must be >= 0 and Take between 1 and ${maximumTake}.`, 602);
     }
+    this.listRequests += 1;
+    this.beforeList?.(this.listRequests);
     let matching: StoredNotification[];
     try {
       matching = [...this.notifications.values()].filter((document) => matchesFilter(document, filter));

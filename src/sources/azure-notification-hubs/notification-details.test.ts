@@ -116,6 +116,16 @@ describe('parseNotificationDetails', () => {
     expect(() => parseFixture(name)).toThrow(message);
   });
 
+  it('refuses repeated outcome names whose sum exceeds 64 bits, and reserved element names', () => {
+    const huge = '<Outcome><Name>Success</Name><Count>9223372036854775807</Count></Outcome>';
+    expect(() => parseNotificationDetails(`<NotificationDetails><State>Completed</State><ApnsOutcomeCounts>${huge}${huge}</ApnsOutcomeCounts></NotificationDetails>`)).toThrow(
+      /ApnsOutcomeCounts counts for Success exceed a 64-bit integer/,
+    );
+    expect(() => parseNotificationDetails('<NotificationDetails><State>Completed</State><__proto__>x</__proto__></NotificationDetails>')).toThrow(
+      NotificationDetailsParseError,
+    );
+  });
+
   it('refuses an empty body and a repeated State', () => {
     expect(() => parseNotificationDetails('')).toThrow(NotificationDetailsParseError);
     expect(() =>

@@ -65,7 +65,13 @@ export function parseNotificationDetails(xml: string): NotificationDetails {
     const { msg, line, col } = validation.err;
     throw new NotificationDetailsParseError(`malformed XML at line ${line}, column ${col}: ${msg}`);
   }
-  const document = parser.parse(xml) as Record<string, unknown>;
+  let document: Record<string, unknown>;
+  try {
+    document = parser.parse(xml) as Record<string, unknown>;
+  } catch (error) {
+    // fast-xml-parser refuses some documents the validator let through (e.g. reserved names).
+    throw new NotificationDetailsParseError(`unparseable XML: ${(error as Error).message.slice(0, 200)}`);
+  }
   const root = rootElement(document);
   return readNotificationDetails(root);
 }
@@ -139,7 +145,9 @@ function readCollection(collection: string, value: unknown): PlatformOutcomes {
     if (!name) throw new NotificationDetailsParseError(`${where} has no Name`);
     const count = parseCount(optionalText(outcome, 'Count', where), `${where}/Count`);
     // The same name twice in one collection is summed rather than silently overwritten.
-    outcomesByName.set(name, (outcomesByName.get(name) ?? 0n) + count);
+    const sum = (outcomesByName.get(name) ?? 0n) + count;
+    if (sum > maximumCount) throw new NotificationDetailsParseError(`${collection} counts for ${name} exceed a 64-bit integer`);
+    outcomesByName.set(name, sum);
   });
   return {
     collection,

@@ -43,16 +43,7 @@ function decideNotFound({ message, now, target, random }: PollOutcomeInput): Pol
       ? message.acceptedAt + target.notFoundDeadlineMilliseconds
       : message.acceptedAt + target.maxAgeMilliseconds;
   if (now >= deadline) {
-    const reason = message.state === 'Pending' ? 'not_found' : 'max_age';
-    return {
-      message: { attempts, notFoundCount },
-      outcome: {
-        ...base,
-        nextPollAt: null,
-        finished: { at: now, reason },
-        counterIncrements: [expiredIncrement(message.target, reason)],
-      },
-    };
+    return expireDecision({ ...message, attempts, notFoundCount }, now, message.state === 'Pending' ? 'not_found' : 'max_age', '404');
   }
   const nextPollAt = nextPollTime(now, withJitter(delayAfterNotFound(notFoundCount), random), deadline);
   return { message: { attempts, notFoundCount, nextPollAt }, outcome: { ...base, nextPollAt } };
@@ -103,6 +94,18 @@ function decideDetails({ message, now, target, labeler, random }: PollOutcomeInp
   const delay = withJitter(delayAfterState(details.state, unchangedCount), random);
   const nextPollAt = nextPollTime(now, delay, maxAgeDeadline);
   return { message: { ...common, unchangedCount, nextPollAt }, outcome: { ...base, nextPollAt } };
+}
+
+/** Gives a message up without a terminal state (no answer needed: the hub may be down). */
+export function expireDecision(message: TrackedMessage, now: number, reason: 'not_found' | 'max_age', lastStatus: string): PollDecision {
+  return {
+    message: { attempts: message.attempts, notFoundCount: message.notFoundCount },
+    outcome: {
+      ...baseOutcome(message, now, lastStatus, message.attempts, message.notFoundCount),
+      finished: { at: now, reason },
+      counterIncrements: [expiredIncrement(message.target, reason)],
+    },
+  };
 }
 
 /** Adds only what grew since the last answer; a count that shrinks is ignored (it never un-happens). */

@@ -10,7 +10,7 @@ import type { Clock, TimerHandle } from '../../time/clock.js';
 import { backoff, SourceHealth } from '../shared/source-health.js';
 import { UpstreamError, UpstreamHttpError } from '../shared/upstream-errors.js';
 import type { TelemetryAnswer } from './client.js';
-import { computePollOutcome, type PollDecision } from './poll-outcome.js';
+import { computePollOutcome, expireDecision, type PollDecision } from './poll-outcome.js';
 import { withJitter } from './poll-schedule.js';
 
 export interface TelemetryClient {
@@ -49,6 +49,7 @@ export class HubPoller {
   private timerDueAt = Number.POSITIVE_INFINITY;
   private running = false;
   private lastRequestAt = Number.NEGATIVE_INFINITY;
+  private lastSweepAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: HubPollerOptions) {
     this.health = new SourceHealth({
@@ -102,6 +103,7 @@ export class HubPoller {
   private pump(): void {
     if (!this.running) return;
     const now = this.options.clock.now();
+    this.expireOverdueWhileFailing(now);
     if (now < this.health.pausedUntil) {
       this.wakeAt(this.health.pausedUntil);
       return;
@@ -153,25 +155,53 @@ export class HubPoller {
   }
 
   private async poll(message: TrackedMessage): Promise<void> {
-    const result = await this.health.request(operations.details, () =>
-      this.options.client.getNotificationDetails(message.notificationId),
-    );
+    let result: TelemetryAnswer | UpstreamError;
+    try {
+      result = await this.health.request(operations.details, () => this.options.client.getNotificationDetails(message.notificationId));
+    } catch (error) {
+      // Not an upstream answer at all (a bug): keep the message, try again later.
+      this.options.logger.error({ target: this.name, notificationId: message.notificationId, error: String(error) }, 'poll failed unexpectedly');
+      this.retryLater(message, this.options.clock.now());
+      return;
+    }
     const now = this.options.clock.now();
+    if (result instanceof UpstreamHttpError && result.status === 400) {
+      // The hub answered, about this ID: it calls it malformed. Handle it like "not found", so the
+      // not-found deadline ends it; the hub itself is fine.
+      this.health.recordValidAnswer();
+      const decision = this.decide(message, { kind: 'not_found', status: 404 }, now);
+      decision.outcome.lastStatus = result.code;
+      this.commit(message, decision, now);
+      return;
+    }
     if (result instanceof UpstreamError) {
       this.health.recordFailure(result, { notificationId: message.notificationId });
-      this.retryLater(message, result, now);
+      if (now >= message.acceptedAt + this.options.target.maxAgeMilliseconds) {
+        this.commit(message, expireDecision({ ...message, attempts: message.attempts + 1 }, now, 'max_age', result.code), now);
+      } else {
+        this.retryLater(message, now);
+      }
       return;
     }
     this.health.recordValidAnswer();
-    const decision = computePollOutcome({
-      message,
-      answer: result,
-      now,
-      target: this.options.target,
-      labeler: this.options.labeler,
-      random: this.random,
-    });
-    this.commit(message, decision, now);
+    this.commit(message, this.decide(message, result, now), now);
+  }
+
+  private decide(message: TrackedMessage, answer: TelemetryAnswer, now: number): PollDecision {
+    return computePollOutcome({ message, answer, now, target: this.options.target, labeler: this.options.labeler, random: this.random });
+  }
+
+  /**
+   * While the hub fails, messages past maxAge are given up without asking (one request at a time
+   * would take hours to reach them all), at most once a minute.
+   */
+  private expireOverdueWhileFailing(now: number): void {
+    if (this.health.healthy || now < this.lastSweepAt + 60_000) return;
+    this.lastSweepAt = now;
+    const maxAge = this.options.target.maxAgeMilliseconds;
+    for (const message of this.queue.removeWhere((candidate) => now >= candidate.acceptedAt + maxAge)) {
+      this.commit(message, expireDecision(message, now, 'max_age', 'unanswered'), now);
+    }
   }
 
   /** Persists the decision, then (only after the commit) applies it to the in-memory message. */
@@ -214,22 +244,7 @@ export class HubPoller {
   }
 
   /** An error answer: the message keeps its place in line, after the hub's pause or its own back-off. */
-  private retryLater(message: TrackedMessage, error: UpstreamError, now: number): void {
-    if (error instanceof UpstreamHttpError && error.status === 400) {
-      // The hub calls the request for this ID malformed: handle it like "not found", so the
-      // not-found deadline ends it instead of retrying forever.
-      const decision = computePollOutcome({
-        message,
-        answer: { kind: 'not_found', status: 404 },
-        now,
-        target: this.options.target,
-        labeler: this.options.labeler,
-        random: this.random,
-      });
-      decision.outcome.lastStatus = error.code;
-      this.commit(message, decision, now);
-      return;
-    }
+  private retryLater(message: TrackedMessage, now: number): void {
     message.attempts += 1;
     const delay = withJitter(backoff(message.attempts, 10_000, 5 * 60_000), this.random);
     message.nextPollAt = Math.max(this.health.pausedUntil, now + delay);

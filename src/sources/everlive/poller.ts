@@ -108,24 +108,23 @@ export class EverlivePoller {
     const summary: RunSummary = { pages: 0, notifications: 0, invalid: 0 };
     const { target, store, clock } = this.options;
     if (clock.now() < this.health.pausedUntil) return { ...summary, skipped: 'paused' };
-    const cursor = store.everlive.cursor(target.name) ?? clock.now() - target.initialLookbackMilliseconds;
-    let lowerBound = cursor - target.overlapMilliseconds;
+    const cursor = store.everlive.cursorOrInitial(target.name, clock.now() - target.initialLookbackMilliseconds, clock.now());
+    const lowerBound = new Date(cursor - target.overlapMilliseconds).toISOString();
+    // The first page asks for everything modified since the lower bound; each next page continues
+    // strictly after the last notification read, by (ModifiedAt, Id). Unlike a growing Skip, this
+    // cannot miss a notification when others are modified (and so move to the end) mid-run.
+    let after: PagePosition | undefined;
     let skip = 0;
     const maximumPages = this.options.maximumPagesPerRun ?? 1_000;
 
     while (!this.stopped && summary.pages < maximumPages) {
-      const query: ListQuery = {
-        filter: { ModifiedAt: { $gte: new Date(lowerBound).toISOString() } },
-        sort: sortOrder,
-        skip,
-        take: target.pageSize,
-      };
+      const query: ListQuery = { filter: pageFilter(lowerBound, after), sort: sortOrder, skip, take: target.pageSize };
       const answer = await this.health.request(operations.list, () => this.options.client.listNotifications(query));
       if (answer instanceof UpstreamError) {
         this.health.recordFailure(answer);
         return { ...summary, error: answer.message };
       }
-      const rawItems = Array.isArray((answer.body as { Result?: unknown })?.Result) ? ((answer.body as { Result: unknown[] }).Result) : [];
+      const rawItems = Array.isArray((answer.body as { Result?: unknown })?.Result) ? (answer.body as { Result: unknown[] }).Result : [];
       let items: ParsedItem[];
       try {
         items = parseNotificationsPage(answer.body).items;
@@ -135,22 +134,25 @@ export class EverlivePoller {
         return { ...summary, error: error.message };
       }
       this.health.recordValidAnswer();
-      const pageCursor = await this.commitPage(items, rawItems);
+      await this.commitPage(items, rawItems);
       summary.pages += 1;
       summary.notifications += items.length;
       summary.invalid += items.filter((item) => !item.valid).length;
       if (items.length < target.pageSize) break;
-      // Next page: from the last timestamp, skipping the items already read at exactly that time.
-      // Unlike a growing Skip, this cannot miss items when others are modified (and so move) mid-run.
-      const next = nextPage(items, lowerBound, skip, pageCursor);
-      lowerBound = next.lowerBound;
-      skip = next.skip;
+      const last = pagePosition(rawItems.at(-1));
+      if (last) {
+        after = last;
+        skip = 0;
+      } else {
+        // A last item without Id or ModifiedAt cannot anchor the next page: fall back to Skip.
+        skip += items.length;
+      }
     }
     return summary;
   }
 
-  /** Writes one page in one transaction, then logs what it found; returns the page's last ModifiedAt. */
-  private async commitPage(items: ParsedItem[], rawItems: unknown[]): Promise<number | undefined> {
+  /** Writes one page in one transaction (the cursor moves to its last ModifiedAt), then logs what it found. */
+  private async commitPage(items: ParsedItem[], rawItems: unknown[]): Promise<void> {
     const { target, store, clock, statusLabeler, logger } = this.options;
     const ids = items.flatMap((item) => (item.valid ? [item.notification.id] : []));
     const outcome = computePageOutcome({
@@ -168,8 +170,10 @@ export class EverlivePoller {
       logger.warn({ target: target.name, notificationId: item.id, reason: item.reason, detail: item.detail }, 'skipped malformed Everlive notification');
     }
     // One at a time: Telerik warned that heavy use of the API gets access disabled.
-    for (const failure of outcome.failures) await this.logFailure(failure);
-    return cursor;
+    for (const failure of outcome.failures) {
+      if (this.stopped) break;
+      await this.logFailure(failure);
+    }
   }
 
   /** The seed's "read the logs of a failed notification", made automatic: one line per notification. */
@@ -195,6 +199,23 @@ export class EverlivePoller {
   }
 }
 
+interface PagePosition {
+  /** ModifiedAt exactly as the server wrote it. */
+  modifiedAt: string;
+  id: string;
+}
+
+function pagePosition(item: unknown): PagePosition | undefined {
+  const { ModifiedAt: modifiedAt, Id: id } = (item ?? {}) as { ModifiedAt?: unknown; Id?: unknown };
+  return typeof modifiedAt === 'string' && typeof id === 'string' && id !== '' ? { modifiedAt, id } : undefined;
+}
+
+/** Everlive filter for a page: the run's lower bound, then strictly after the last item by (ModifiedAt, Id). */
+export function pageFilter(lowerBound: string, after: PagePosition | undefined): unknown {
+  if (!after) return { ModifiedAt: { $gte: lowerBound } };
+  return { $or: [{ ModifiedAt: { $gt: after.modifiedAt } }, { ModifiedAt: after.modifiedAt, Id: { $gt: after.id } }] };
+}
+
 function lastModifiedAt(items: readonly ParsedItem[]): number | undefined {
   for (let index = items.length - 1; index >= 0; index -= 1) {
     const item = items[index] as ParsedItem;
@@ -202,12 +223,4 @@ function lastModifiedAt(items: readonly ParsedItem[]): number | undefined {
     if (modifiedAt !== undefined) return modifiedAt;
   }
   return undefined;
-}
-
-/** Keyset paging with Skip only for ties at the last timestamp. */
-function nextPage(items: readonly ParsedItem[], lowerBound: number, skip: number, last: number | undefined): { lowerBound: number; skip: number } {
-  if (last === undefined) return { lowerBound, skip: skip + items.length };
-  const tiesInPage = items.filter((item) => (item.valid ? item.notification.modifiedAt : item.modifiedAt) === last).length;
-  // All of this page at the same instant as the previous page's end: the ties carry over.
-  return { lowerBound: last, skip: last === lowerBound ? skip + tiesInPage : tiesInPage };
 }

@@ -3,19 +3,26 @@
  * (milliseconds) or `Retry-After` (seconds or an HTTP date).
  * https://learn.microsoft.com/azure/architecture/best-practices/retry-service-specific
  */
+/** A Retry-After longer than this (a misconfigured proxy, a far-future date) is capped. */
+export const maximumRetryAfterMilliseconds = 15 * 60_000;
+
 export function retryAfterMilliseconds(
   headers: Record<string, string | string[] | undefined>,
   now: number,
 ): number | undefined {
   for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
     const value = firstHeader(headers[name]);
-    if (value !== undefined && /^\d+(\.\d+)?$/.test(value.trim())) return Math.ceil(Number(value));
+    if (value !== undefined && /^\d+(\.\d+)?$/.test(value.trim())) return capped(Math.ceil(Number(value)));
   }
   const retryAfter = firstHeader(headers['retry-after'])?.trim();
   if (!retryAfter) return undefined;
-  if (/^\d+$/.test(retryAfter)) return Number(retryAfter) * 1000;
+  if (/^\d+$/.test(retryAfter)) return capped(Number(retryAfter) * 1000);
   const date = Date.parse(retryAfter);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  return Number.isNaN(date) ? undefined : capped(Math.max(0, date - now));
+}
+
+function capped(milliseconds: number): number {
+  return Math.min(milliseconds, maximumRetryAfterMilliseconds);
 }
 
 function firstHeader(value: string | string[] | undefined): string | undefined {
