@@ -4,10 +4,11 @@ import type { AddressInfo } from 'node:net';
 import type { ExporterConfig } from './config/load.js';
 import type { Logger } from './logging/logger.js';
 import { createExporterMetrics, type ExporterMetrics, type TrackedCount } from './metrics/exporter-metrics.js';
-import { OutcomeLabeler, StatusLabeler } from './metrics/labels.js';
+import { BoundedLabelValues, OutcomeLabeler, StatusLabeler } from './metrics/labels.js';
 import { histogramBounds, metricNames, sourceLabels } from './metrics/names.js';
 import { createHttpApp } from './server/http-app.js';
 import { NotificationHubsClient } from './sources/azure-notification-hubs/client.js';
+import { ErrorDetailsFetcher } from './sources/azure-notification-hubs/error-details-fetcher.js';
 import { notificationStates, terminalStates } from './sources/azure-notification-hubs/notification-state.js';
 import { firstPollDelayMilliseconds } from './sources/azure-notification-hubs/poll-schedule.js';
 import { HubPoller, type TelemetryClient } from './sources/azure-notification-hubs/poller.js';
@@ -67,14 +68,33 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     processMetrics: options.processMetrics,
   });
 
+  const fetchers = new Map<string, ErrorDetailsFetcher>();
+  const errorLabels = new BoundedLabelValues(32, /^[A-Za-z][A-Za-z0-9_]{0,63}$/);
+  for (const { labels } of store.counters.series(metricNames.pnsErrors)) {
+    if (labels.target && labels.error) errorLabels.remember(labels.target, labels.error);
+  }
   for (const target of config.azureNotificationHubs) {
     const client = options.createClient?.(target) ?? new NotificationHubsClient(target, clock);
     clients.push(client);
+    const azureLogger = logger.child({ source: 'azure_notification_hubs' });
+    const fetcher = new ErrorDetailsFetcher({ target, store, metrics, clock, logger: azureLogger, errorLabels });
+    fetchers.set(target.name, fetcher);
     pollers.set(
       target.name,
-      new HubPoller({ target, client, store, metrics, labeler, clock, logger: logger.child({ source: 'azure_notification_hubs' }), random: options.random }),
+      new HubPoller({
+        target,
+        client,
+        store,
+        metrics,
+        labeler,
+        clock,
+        logger: azureLogger,
+        random: options.random,
+        onErrorDetails: (pending) => fetcher.add([pending]),
+      }),
     );
   }
+  for (const pending of store.errorDetails.pending()) fetchers.get(pending.target)?.add([pending]);
 
   const everlivePollers = config.everlive.map((target) => {
     const client = new EverliveClient(target, clock);
@@ -101,6 +121,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   let stopping = false;
   const app = createHttpApp({
     registry: metrics.registry,
+    exemplars: metrics.exemplars,
     apiTokens: config.server.apiTokens,
     maxRequestBodyBytes: config.server.maxRequestBodyBytes,
     isReady: () => ready && !stopping,
@@ -129,6 +150,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   // Polling starts only once the server is up, so a failed start leaves nothing running.
   for (const poller of pollers.values()) poller.start();
+  for (const fetcher of fetchers.values()) fetcher.start();
   if (options.startEverlive ?? true) for (const poller of everlivePollers) poller.start();
   ready = true;
 
@@ -156,7 +178,9 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     pollers,
     everlivePollers,
     whenIdle: async () => {
-      await Promise.all([...pollers.values()].map((poller) => poller.whenIdle()));
+      await Promise.all([...pollers.values(), ...fetchers.values()].map((worker) => worker.whenIdle()));
+      // A poll may have handed a fetch over just now: wait for that too.
+      await Promise.all([...pollers.values(), ...fetchers.values()].map((worker) => worker.whenIdle()));
     },
     stop: async () => {
       if (stopping) return;
@@ -165,6 +189,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await Promise.all([...pollers.values(), ...everlivePollers].map((poller) => poller.stop()));
+      await Promise.all([...fetchers.values()].map((fetcher) => fetcher.stop()));
       await Promise.all(clients.map((client) => client.close?.() ?? Promise.resolve()));
       server.closeAllConnections();
       await closed;

@@ -41,6 +41,7 @@ describe('parseConfig', () => {
         maxAgeMilliseconds: 2 * 3_600_000,
         concurrency: 8,
         requestTimeoutMilliseconds: 10_000,
+        errorDetails: { allowedHosts: ['*.blob.core.windows.net'], retryForMilliseconds: 2 * 3_600_000 },
       },
     ]);
   });

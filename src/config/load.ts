@@ -34,6 +34,7 @@ export interface AzureNotificationHubTarget {
   maxAgeMilliseconds: number;
   concurrency: number;
   requestTimeoutMilliseconds: number;
+  errorDetails: { allowedHosts: string[]; retryForMilliseconds: number };
 }
 
 export interface EverliveTarget {
@@ -213,6 +214,7 @@ function resolveConfig(raw: RawConfig): ExporterConfig {
       maxAgeMilliseconds: parseDuration(hub.maxAge) as number,
       concurrency: hub.concurrency,
       requestTimeoutMilliseconds: parseDuration(hub.requestTimeout) as number,
+      errorDetails: { allowedHosts: hub.errorDetails.allowedHosts, retryForMilliseconds: parseDuration(hub.errorDetails.retryFor) as number },
     });
   });
 

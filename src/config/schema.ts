@@ -38,6 +38,14 @@ export const azureNotificationHubSchema = z.strictObject({
   maxAge: duration.default('2h'),
   concurrency: z.number().int().min(1).max(256).default(8),
   requestTimeout: duration.default('10s'),
+  errorDetails: z
+    .strictObject({
+      /** Hosts a PnsErrorDetailsUri may point to: host or host:port, `*.` for one subdomain label. */
+      allowedHosts: z.array(z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:]+\](:\d{1,5})?$/, 'must be a host or host:port')).default(['*.blob.core.windows.net']),
+      /** How long a blob that is not there yet is asked for again. */
+      retryFor: duration.default('2h'),
+    })
+    .prefault({}),
 });
 
 export const everliveSchema = z.strictObject({

@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import type { TrackingStore } from '../tracking/store.js';
 import { durableCounter, durableHistogram } from './durable-metric.js';
+import { ExemplarStore } from './exemplars.js';
 import { metricNames } from './names.js';
 import type { LabelSet } from './totals.js';
 
@@ -31,6 +32,8 @@ export interface ExporterMetricsOptions {
 
 export interface ExporterMetrics {
   registry: Registry;
+  /** Recent contributing notification IDs, shown only in OpenMetrics scrapes. */
+  exemplars: ExemplarStore;
   upstreamRequests: Counter<'source' | 'target' | 'operation' | 'code'>;
   upstreamRequestDuration: Histogram<'source' | 'target' | 'operation'>;
   sourceUp: Gauge<'source' | 'target'>;
@@ -163,5 +166,5 @@ export function createExporterMetrics(options: ExporterMetricsOptions): Exporter
   }).set({ version: options.version, nodejs_version: process.version }, 1);
 
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
-  return { registry, upstreamRequests, upstreamRequestDuration, sourceUp, sourceLastSuccess };
+  return { registry, exemplars: new ExemplarStore(), upstreamRequests, upstreamRequestDuration, sourceUp, sourceLastSuccess };
 }

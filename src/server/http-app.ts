@@ -1,11 +1,14 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
+import type { ExemplarStore } from '../metrics/exemplars.js';
+import { openMetricsContentType, renderOpenMetrics } from '../metrics/openmetrics.js';
 import { bearerTokenAuth } from './auth.js';
 import { intakeRoutes, type IntakeDependencies } from './intake-routes.js';
 
 export interface HttpAppOptions extends IntakeDependencies {
   registry: Registry;
+  exemplars: ExemplarStore;
   apiTokens: readonly string[];
   maxRequestBodyBytes: number;
   isReady: () => boolean;
@@ -22,11 +25,13 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   app.get('/', (_request, response) => {
     response.type('html').send(landingPage(options.version));
   });
-  app.get('/metrics', (_request, response, next) => {
-    // Renders in-memory state only: no upstream is called during a scrape.
-    options.registry
-      .metrics()
-      .then((text) => response.type(options.registry.contentType).send(text))
+  app.get('/metrics', (request, response, next) => {
+    // Renders in-memory state only: no upstream is called during a scrape. OpenMetrics (with
+    // exemplars) when the scraper asks for it, the plain text format otherwise.
+    const openMetrics = /application\/openmetrics-text/i.test(request.get('accept') ?? '');
+    const rendering = openMetrics ? renderOpenMetrics(options.registry, options.exemplars) : options.registry.metrics();
+    rendering
+      .then((text) => response.set('Content-Type', openMetrics ? openMetricsContentType : options.registry.contentType).send(text))
       .catch(next);
   });
   app.get('/-/healthy', (_request, response) => {

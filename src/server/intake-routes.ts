@@ -46,8 +46,10 @@ export function intakeRoutes(dependencies: IntakeDependencies): Router {
     response.json(record);
   });
 
+  router.get('/notifications', (request, response) => list(request, response, dependencies));
+
   router.all('/notifications', (_request, response) => {
-    response.set('Allow', 'POST').status(405).json({ error: 'method not allowed' });
+    response.set('Allow', 'GET, POST').status(405).json({ error: 'method not allowed' });
   });
   // Bodies the JSON parser refused (malformed, too large) are rejected items too; the app's error
   // handler then answers.
@@ -78,6 +80,60 @@ function accept(request: Request, response: Response, dependencies: IntakeDepend
   }
   dependencies.track(result.accepted);
   response.status(202).json({ accepted: result.accepted.length, duplicates: result.duplicates });
+}
+
+const listableStates = new Set(['Pending', 'Enqueued', 'Processing', 'Scheduled', 'Unknown', 'Completed', 'Abandoned', 'NoTargetFound', 'Canceled']);
+
+/** GET /notifications?target=&state=&limit=&cursor=: recent messages, newest first, a page at a time. */
+function list(request: Request, response: Response, dependencies: IntakeDependencies): void {
+  const query = request.query as Record<string, unknown>;
+  const single = (name: string): string | undefined => (typeof query[name] === 'string' ? query[name] : undefined);
+  const target = single('target');
+  const state = single('state');
+  const limitText = single('limit') ?? '50';
+  if (Object.values(query).some((value) => typeof value !== 'string')) {
+    response.status(400).json({ error: 'each query parameter may be given once' });
+    return;
+  }
+  if (target !== undefined && !dependencies.targets.some((candidate) => candidate.name === target)) {
+    response.status(400).json({ error: 'target is not a configured Azure Notification Hubs target' });
+    return;
+  }
+  if (state !== undefined && !listableStates.has(state)) {
+    response.status(400).json({ error: `state must be one of ${[...listableStates].join(', ')}` });
+    return;
+  }
+  if (!/^\d{1,3}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > 500) {
+    response.status(400).json({ error: 'limit must be a whole number from 1 to 500' });
+    return;
+  }
+  const after = decodeCursor(single('cursor'));
+  if (after === null) {
+    response.status(400).json({ error: 'cursor is not one this API gave out' });
+    return;
+  }
+  const limit = Number(limitText);
+  const items = dependencies.store.listNotifications({ target, state, limit, after });
+  const last = items.at(-1);
+  const nextCursor =
+    items.length === limit && last
+      ? Buffer.from(JSON.stringify([Date.parse(last.acceptedAt), last.target, last.notificationId])).toString('base64url')
+      : null;
+  response.json({ items, nextCursor });
+}
+
+/** undefined = no cursor; null = a cursor that does not decode. */
+function decodeCursor(text: string | undefined): { acceptedAt: number; target: string; notificationId: string } | undefined | null {
+  if (text === undefined) return undefined;
+  try {
+    const value = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(value) && value.length === 3 && Number.isSafeInteger(value[0]) && typeof value[1] === 'string' && typeof value[2] === 'string') {
+      return { acceptedAt: value[0] as number, target: value[1], notificationId: value[2] };
+    }
+  } catch {
+    // falls through
+  }
+  return null;
 }
 
 /** Counting a rejection must never turn a 4xx into a 500 (a failing disk is logged, not thrown). */

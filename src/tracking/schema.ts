@@ -90,4 +90,35 @@ export const migrations: readonly string[] = [
     updated_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  -- PNS error details: the blob to fetch once a message is terminal (a pre-signed URL: never shown),
+  -- and the records read from it, each counted once. Device tokens are stored only redacted.
+  CREATE TABLE azure_error_details (
+    target TEXT NOT NULL,
+    notification_id TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_fetch_at INTEGER,
+    first_seen_at INTEGER NOT NULL,
+    last_status TEXT,
+    PRIMARY KEY (target, notification_id)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE azure_pns_errors (
+    target TEXT NOT NULL,
+    notification_id TEXT NOT NULL,
+    record_key TEXT NOT NULL,
+    feedback_time TEXT,
+    platform TEXT NOT NULL,
+    error TEXT NOT NULL,
+    pns_handle TEXT,
+    new_pns_handle TEXT,
+    registration_id TEXT,
+    installation_id TEXT,
+    PRIMARY KEY (target, notification_id, record_key)
+  ) WITHOUT ROWID;
+
+  CREATE INDEX azure_messages_accepted_at ON azure_messages (accepted_at);
+  `,
 ];

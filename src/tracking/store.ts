@@ -10,6 +10,7 @@ import {
   type HistogramSeries,
   type LabelSet,
 } from '../metrics/totals.js';
+import { ErrorDetailsStore } from './error-details-store.js';
 import { EverliveStore } from './everlive-store.js';
 import { migrations } from './schema.js';
 import {
@@ -17,6 +18,7 @@ import {
   type FinishReason,
   type NewNotification,
   type NotificationRecord,
+  type NotificationSummary,
   type PollOutcome,
   type TrackedMessage,
   type TrackedState,
@@ -68,6 +70,7 @@ export class TrackingStore {
   readonly counters = new CounterTotals();
   readonly histograms: HistogramTotals;
   readonly everlive: EverliveStore;
+  readonly errorDetails: ErrorDetailsStore;
   private readonly statements;
 
   private constructor(
@@ -76,6 +79,11 @@ export class TrackingStore {
   ) {
     this.histograms = new HistogramTotals(histogramBounds);
     this.everlive = new EverliveStore(
+      database,
+      (increments) => this.persistCounters(increments),
+      (increments) => this.applyCounters(increments),
+    );
+    this.errorDetails = new ErrorDetailsStore(
       database,
       (increments) => this.persistCounters(increments),
       (increments) => this.applyCounters(increments),
@@ -111,6 +119,18 @@ export class TrackingStore {
       getCounts: database
         .prepare(`SELECT * FROM azure_outcome_counts WHERE target = ? AND notification_id = ? ORDER BY platform, outcome`)
         .safeIntegers(true),
+      insertErrorDetails: database.prepare(
+        `INSERT INTO azure_error_details (target, notification_id, uri, state, next_fetch_at, first_seen_at)
+         VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      pruneErrorDetails: database.prepare(
+        `DELETE FROM azure_error_details WHERE (target, notification_id) IN
+           (SELECT target, notification_id FROM azure_messages WHERE finished_at < ?)`,
+      ),
+      prunePnsErrors: database.prepare(
+        `DELETE FROM azure_pns_errors WHERE (target, notification_id) IN
+           (SELECT target, notification_id FROM azure_messages WHERE finished_at < ?)`,
+      ),
       pruneCounts: database.prepare(
         `DELETE FROM azure_outcome_counts WHERE (target, notification_id) IN
            (SELECT target, notification_id FROM azure_messages WHERE finished_at < ?)`,
@@ -215,6 +235,10 @@ export class TrackingStore {
       }
       this.persistCounters(outcome.counterIncrements);
       for (const series of histogramUpdates) this.persistHistogram(series.family, series.series);
+      if (outcome.errorDetails) {
+        const { uri, fetchAt } = outcome.errorDetails;
+        this.statements.insertErrorDetails.run(outcome.target, outcome.notificationId, uri, fetchAt, outcome.polledAt);
+      }
     }).immediate();
     this.applyCounters(outcome.counterIncrements);
     for (const { family, series } of histogramUpdates) this.histograms.replace(family, series);
@@ -277,12 +301,51 @@ export class TrackingStore {
       attempts: row.attempts,
       lastStatus: row.last_status,
       outcomes,
+      errorDetails: this.errorDetails.state(target, notificationId),
+      pnsErrors: this.errorDetails.records(target, notificationId),
     };
+  }
+
+  /**
+   * Recent messages, newest first (by acceptance), optionally of one target and state; `after` is
+   * the opaque cursor of the previous page's last item.
+   */
+  listNotifications(query: { target?: string; state?: string; limit: number; after?: { acceptedAt: number; notificationId: string; target: string } }): NotificationSummary[] {
+    const conditions: string[] = [];
+    const parameters: (string | number)[] = [];
+    if (query.target !== undefined) {
+      conditions.push('target = ?');
+      parameters.push(query.target);
+    }
+    if (query.state !== undefined) {
+      conditions.push('state = ?');
+      parameters.push(query.state);
+    }
+    if (query.after) {
+      conditions.push('(accepted_at < ? OR (accepted_at = ? AND (target, notification_id) < (?, ?)))');
+      parameters.push(query.after.acceptedAt, query.after.acceptedAt, query.after.target, query.after.notificationId);
+    }
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const rows = this.database
+      .prepare(`SELECT * FROM azure_messages ${where} ORDER BY accepted_at DESC, target DESC, notification_id DESC LIMIT ?`)
+      .all(...parameters, query.limit) as MessageRow[];
+    return rows.map((row) => ({
+      target: row.target,
+      notificationId: row.notification_id,
+      state: row.state as TrackedState,
+      acceptedAt: isoTime(row.accepted_at) as string,
+      finishedAt: isoTime(row.finished_at),
+      finishReason: row.finish_reason as FinishReason | null,
+      attempts: row.attempts,
+      lastStatus: row.last_status,
+    }));
   }
 
   /** Deletes finished messages older than `before`; their IDs are no longer reported as duplicates. */
   pruneFinished(before: number): number {
     return this.database.transaction(() => {
+      this.statements.pruneErrorDetails.run(before);
+      this.statements.prunePnsErrors.run(before);
       this.statements.pruneCounts.run(before);
       return this.statements.pruneMessages.run(before).changes;
     }).immediate();

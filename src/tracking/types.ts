@@ -56,6 +56,8 @@ export interface PollOutcome {
   countUpdates: { platform: string; outcome: string; count: bigint }[];
   counterIncrements: CounterIncrement[];
   histogramObservations: HistogramObservation[];
+  /** A terminal message's PnsErrorDetailsUri, to fetch from `fetchAt` on. */
+  errorDetails?: { uri: string; fetchAt: number };
 }
 
 export interface NotificationRecord {
@@ -75,4 +77,27 @@ export interface NotificationRecord {
   attempts: number;
   lastStatus: string | null;
   outcomes: Record<string, Record<string, number>>;
+  /** The PNS error-details fetch (never the blob URL itself: it is a pre-signed secret). */
+  errorDetails?: { state: string; attempts: number; lastStatus: string | null };
+  /** PNS error records, device tokens redacted. */
+  pnsErrors?: {
+    feedbackTime: string | null;
+    platform: string;
+    error: string;
+    pnsHandle: string | null;
+    newPnsHandle: string | null;
+    registrationId: string | null;
+    installationId: string | null;
+  }[];
+}
+
+export interface NotificationSummary {
+  target: string;
+  notificationId: string;
+  state: TrackedState;
+  acceptedAt: string;
+  finishedAt: string | null;
+  finishReason: FinishReason | null;
+  attempts: number;
+  lastStatus: string | null;
 }

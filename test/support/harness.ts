@@ -24,6 +24,8 @@ export interface HarnessOptions {
   statePath?: string;
   /** Override the connection string's key (to test bad credentials). */
   connectionKey?: string;
+  /** Allow fetching PNS error-details blobs from the simulator (plain http on loopback, listed explicitly). */
+  allowSimulatorBlobs?: boolean;
   /** Adds an Everlive app on the fake Everlive server; runs are started by hand (runEverlive). */
   everlive?: Record<string, unknown>;
 }
@@ -75,6 +77,7 @@ export class Harness {
         connectionString: `Endpoint=sb://contoso.servicebus.windows.net/;SharedAccessKeyName=DefaultListenSharedAccessSignature;SharedAccessKey=${this.options.connectionKey ?? hubKey}`,
         hub,
         endpoint: this.simulator.url,
+        ...(this.options.allowSimulatorBlobs ? { errorDetails: { allowedHosts: [new URL(this.simulator.url).host] } } : {}),
         ...this.options.hubSettings,
       })),
       everlive: this.options.everlive
@@ -143,9 +146,14 @@ export class Harness {
     return { status: response.statusCode, json: (await response.body.json()) as Record<string, unknown> };
   }
 
-  async scrapeText(): Promise<string> {
-    const response = await request(`${this.exporter.url}/metrics`);
+  async scrapeText(headers: Record<string, string> = {}): Promise<string> {
+    const response = await request(`${this.exporter.url}/metrics`, { headers });
     return response.body.text();
+  }
+
+  async get(path: string): Promise<{ status: number; json: Record<string, unknown> }> {
+    const response = await request(`${this.exporter.url}${path}`, { headers: { authorization: `Bearer ${intakeToken}` } });
+    return { status: response.statusCode, json: (await response.body.json()) as Record<string, unknown> };
   }
 
   async scrape(): Promise<Sample[]> {

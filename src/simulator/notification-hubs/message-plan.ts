@@ -15,6 +15,8 @@ export interface MessagePlan {
   outcomes: Record<string, Record<string, number>>;
   /** Spell the canceled state as the .NET SDK does. */
   spellCancelled?: boolean;
+  /** Serve a PNS error-details blob for the failures, answering 404 for this long after the end. */
+  errorDetails?: { notReadyMilliseconds: number };
 }
 
 export interface MessageSnapshot {

@@ -6,6 +6,8 @@ const namespace = 'http://schemas.microsoft.com/netservices/2010/10/servicebus/c
 export function renderNotificationDetails(input: {
   notificationId: string;
   location: string;
+  /** The pre-signed blob URL of the PNS error details, once the message is terminal. */
+  errorDetailsUri?: string;
   snapshot: MessageSnapshot;
   plan: MessagePlan;
   /** Shuffles collection order: clients must not rely on element order. */
@@ -28,6 +30,7 @@ export function renderNotificationDetails(input: {
     `<NotificationBody>{"aps":{"alert":"Hello Jane Doe, your code is 424242"}}</NotificationBody>`,
     `<TargetPlatforms>${Object.keys(snapshot.outcomes).map(targetPlatform).join(',')}</TargetPlatforms>`,
     ...collections,
+    input.errorDetailsUri ? `<PnsErrorDetailsUri>${escapeXml(input.errorDetailsUri)}</PnsErrorDetailsUri>` : '',
     `</NotificationDetails>`,
   ].join('');
 }

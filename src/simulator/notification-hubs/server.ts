@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../../time/clock.js';
 import { finishesAt, snapshotAt, type MessagePlan } from './message-plan.js';
@@ -42,6 +43,13 @@ export interface NotificationHubsSimulatorOptions {
   random?: () => number;
   /** Plan for messages created through the send endpoint (POST /{hub}/messages/). */
   planForSend?: (hub: string) => MessagePlan;
+  /** Serve https with this PEM key and certificate instead of http (the Azure SDK speaks only https). */
+  tls?: { key: string | Buffer; cert: string | Buffer };
+  /**
+   * Also accept SAS tokens signed for the address the simulator serves on (https://127.0.0.1:PORT/...):
+   * the Azure SDK signs for the endpoint it connects to. Off by default; verification stays exact.
+   */
+  acceptOwnAddressAudience?: boolean;
 }
 
 /**
@@ -77,11 +85,13 @@ export class NotificationHubsSimulator {
   }
 
   async start(port = 0): Promise<string> {
-    this.server = createServer((request, response) => this.handle(request, response));
+    const handler = (request: IncomingMessage, response: ServerResponse) => this.handle(request, response);
+    const { tls } = this.options;
+    this.server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert }, handler) : createServer(handler);
     this.server.keepAliveTimeout = 60_000;
     this.server.listen(port, '127.0.0.1');
     await once(this.server, 'listening');
-    this.baseUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.baseUrl = `${tls ? 'https' : 'http'}://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this.baseUrl;
   }
 
@@ -147,6 +157,41 @@ export class NotificationHubsSimulator {
     return { outcomes, finalStates, unfinished };
   }
 
+  /** A pre-signed-looking blob URL on this server (the `sig` is a stand-in secret: never log it). */
+  errorDetailsUriOf(hub: string, notificationId: string): string {
+    return `${this.baseUrl}/pnserrors/${encodeURIComponent(hub)}/${encodeURIComponent(notificationId)}?sv=2020-08-04&sr=b&sig=c2ltdWxhdGVkLWJsb2Itc2lnbmF0dXJl`;
+  }
+
+  /** PNS error records an exact exporter must count for `hub`, by `platform/error`. */
+  errorTruth(hub: string): Map<string, number> {
+    const totals = new Map<string, number>();
+    for (const message of this.messages.values()) {
+      if (message.hub !== hub || !message.plan.errorDetails || finishesAt(message.plan, message.createdAt) === undefined) continue;
+      for (const record of errorRecords(message.plan)) totals.set(`${record.platform}/${record.error}`, (totals.get(`${record.platform}/${record.error}`) ?? 0) + 1);
+    }
+    return totals;
+  }
+
+  private serveErrorDetails(segments: string[], log: (status: number) => void, response: ServerResponse): void {
+    const [, hub = '', notificationId = ''] = segments;
+    const message = this.messages.get(messageKey(hub, notificationId));
+    const finished = message && finishesAt(message.plan, message.createdAt);
+    const readyAt = finished === undefined || !message?.plan.errorDetails ? undefined : finished + message.plan.errorDetails.notReadyMilliseconds;
+    if (!message || readyAt === undefined || this.clock.now() < readyAt) {
+      log(404);
+      response.writeHead(404, { 'content-type': 'application/xml' });
+      response.end('<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobNotFound</Code><Message>The specified blob does not exist.</Message></Error>');
+      return;
+    }
+    log(200);
+    response.writeHead(200, { 'content-type': 'application/octet-stream' });
+    response.end(
+      errorRecords(message.plan)
+        .map((record, index) => renderPnsFeedback(record, notificationId, index))
+        .join('\n'),
+    );
+  }
+
   requestsFor(notificationId: string): SimulatorRequest[] {
     return this.requests.filter((request) => request.notificationId === notificationId);
   }
@@ -159,6 +204,7 @@ export class NotificationHubsSimulator {
     const log = (status: number | 'reset') =>
       this.requests.push({ at: this.clock.now(), method: request.method ?? 'GET', hub, notificationId, status });
 
+    if (hub === 'pnserrors') return this.serveErrorDetails(segments, log, response);
     if (segments.length < 2 || segments[1]?.toLowerCase() !== 'messages' || segments.length > 3) {
       log(404);
       return sendError(response, 404, 'The requested resource does not exist.');
@@ -168,13 +214,12 @@ export class NotificationHubsSimulator {
       log(404);
       return sendError(response, 404, `The hub ${hub} does not exist.`);
     }
-    const resourceUri = `https://${this.namespaceHost}${url.pathname}`;
-    const rejection = verifySasHeader({
-      header: request.headers.authorization,
-      resourceUri,
-      keys,
-      nowSeconds: Math.floor(this.clock.now() / 1000),
-    });
+    const verify = (resourceUri: string) =>
+      verifySasHeader({ header: request.headers.authorization, resourceUri, keys, nowSeconds: Math.floor(this.clock.now() / 1000) });
+    let rejection = verify(`https://${this.namespaceHost}${url.pathname}`);
+    if (rejection && this.options.acceptOwnAddressAudience && verify(`${this.baseUrl.replace(/^http:/, 'https:')}${url.pathname}`) === undefined) {
+      rejection = undefined;
+    }
     if (rejection) {
       log(401);
       return sendError(response, 401, rejection);
@@ -211,6 +256,7 @@ export class NotificationHubsSimulator {
     }
     log(200);
     response.writeHead(200, { 'content-type': 'application/xml; charset=utf-8' });
+    const terminal = !['Scheduled', 'Enqueued', 'Processing'].includes(snapshot.state);
     response.end(
       renderNotificationDetails({
         notificationId,
@@ -218,6 +264,7 @@ export class NotificationHubsSimulator {
         snapshot,
         plan: message.plan,
         random: this.random,
+        errorDetailsUri: terminal && errorRecords(message.plan).length > 0 ? this.errorDetailsUriOf(hub, notificationId) : undefined,
       }),
     );
   }
@@ -275,6 +322,32 @@ export class NotificationHubsSimulator {
         return;
     }
   }
+}
+
+/** One record per failed device: every outcome but Success, Skipped and NoTargets. */
+function errorRecords(plan: MessagePlan): { platform: string; error: string }[] {
+  if (!plan.errorDetails || plan.finalState === 'Canceled' || plan.finalState === 'Processing') return [];
+  const records: { platform: string; error: string }[] = [];
+  for (const [collection, counts] of Object.entries(plan.outcomes)) {
+    const platform = collection.replace(/OutcomeCounts$/, '').toLowerCase();
+    for (const [error, count] of Object.entries(counts)) {
+      if (['Success', 'Skipped', 'NoTargets'].includes(error)) continue;
+      for (let index = 0; index < count; index += 1) records.push({ platform, error });
+    }
+  }
+  return records;
+}
+
+function renderPnsFeedback(record: { platform: string; error: string }, notificationId: string, index: number): string {
+  // Real blobs repeat the XML declaration on each line; half of these do.
+  const declaration = index % 2 === 0 ? '<?xml version="1.0" encoding="utf-16"?>' : '';
+  return (
+    `${declaration}<PnsFeedback xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.microsoft.com/netservices/2010/10/servicebus/connect">` +
+    `<FeedbackTime>2026-03-01T10:00:${String(index % 60).padStart(2, '0')}.1234567Z</FeedbackTime>` +
+    `<NotificationSystemError>${escapeXml(record.error)}</NotificationSystemError><Platform>${escapeXml(record.platform)}</Platform>` +
+    `<PnsHandle>device-token-${escapeXml(notificationId)}-${index}-SECRETDEVICETOKENVALUE</PnsHandle>` +
+    `<RegistrationId>70000000000000${1000 + index}-1</RegistrationId><NotificationId>${escapeXml(notificationId)}</NotificationId></PnsFeedback>`
+  );
 }
 
 function sendError(response: ServerResponse, status: number, detail: string, headers: Record<string, string> = {}): void {

@@ -75,6 +75,8 @@ function decideDetails({ message, now, target, labeler, random }: PollOutcomeInp
         finished: { at: now, reason: 'terminal' },
         counterIncrements: [...counterIncrements, terminalIncrement(message.target, details.state)],
         histogramObservations: durationObservations(message.target, details),
+        // Error details are complete only once the send is done: fetch them from now on.
+        errorDetails: details.pnsErrorDetailsUri ? { uri: details.pnsErrorDetailsUri, fetchAt: now } : undefined,
       },
     };
   }

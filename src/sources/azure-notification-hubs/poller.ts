@@ -2,10 +2,12 @@ import type { AzureNotificationHubTarget } from '../../config/load.js';
 import type { Logger } from '../../logging/logger.js';
 import type { ExporterMetrics } from '../../metrics/exporter-metrics.js';
 import type { OutcomeLabeler } from '../../metrics/labels.js';
-import { sourceLabels } from '../../metrics/names.js';
+import { histogramBounds, metricNames, sourceLabels } from '../../metrics/names.js';
 import { DueQueue } from '../../tracking/due-queue.js';
 import type { TrackingStore } from '../../tracking/store.js';
-import { outcomeCountKey, type TrackedMessage, type TrackedState } from '../../tracking/types.js';
+import { isFailureOutcome } from '../../metrics/outcome-classes.js';
+import type { PendingErrorDetails } from '../../tracking/error-details-store.js';
+import { outcomeCountKey, splitOutcomeCountKey, type TrackedMessage, type TrackedState } from '../../tracking/types.js';
 import type { Clock, TimerHandle } from '../../time/clock.js';
 import { backoff, SourceHealth } from '../shared/source-health.js';
 import { UpstreamError, UpstreamHttpError } from '../shared/upstream-errors.js';
@@ -28,6 +30,8 @@ export interface HubPollerOptions {
   random?: () => number;
   /** With nothing to poll, ask for a made-up ID this often so source_up stays true to the hub. */
   probeIntervalMilliseconds?: number;
+  /** A terminal message carried a PnsErrorDetailsUri (already stored): hand it to the fetcher. */
+  onErrorDetails?: (pending: PendingErrorDetails) => void;
 }
 
 const probeNotificationId = 'push-notification-exporter-probe';
@@ -217,6 +221,7 @@ export class HubPoller {
       this.queue.push(message);
       return;
     }
+    this.recordExemplars(message.notificationId, decision, now);
     const previousState = message.state;
     Object.assign(message, decision.message);
     for (const update of decision.outcome.countUpdates) {
@@ -225,21 +230,60 @@ export class HubPoller {
     this.adjustCount(previousState, -1);
     if (decision.outcome.finished) {
       this.logFinished(message, decision);
+      const errorDetails = decision.outcome.errorDetails;
+      if (errorDetails) {
+        this.options.onErrorDetails?.({
+          target: message.target,
+          notificationId: message.notificationId,
+          uri: errorDetails.uri,
+          attempts: 0,
+          nextPollAt: errorDetails.fetchAt,
+          firstSeenAt: now,
+        });
+      }
       return;
     }
     this.adjustCount(message.state, 1);
     this.queue.push(message);
   }
 
+  /** Failure outcomes and durations point at this message in OpenMetrics scrapes. */
+  private recordExemplars(notificationId: string, decision: PollDecision, now: number): void {
+    const { exemplars } = this.options.metrics;
+    const timestamp = now / 1000;
+    for (const increment of decision.outcome.counterIncrements) {
+      if (increment.family === metricNames.outcomes && !isFailureOutcome(increment.labels.outcome ?? '')) continue;
+      exemplars.set(increment.family, increment.labels, { notificationId, value: increment.value, timestamp });
+    }
+    for (const observation of decision.outcome.histogramObservations) {
+      const bound = histogramBounds.get(observation.family)?.find((candidate) => observation.value <= candidate);
+      const labels = { ...observation.labels, le: bound === undefined ? '+Inf' : String(bound) };
+      exemplars.set(`${observation.family}_bucket`, labels, { notificationId, value: observation.value, timestamp });
+    }
+  }
+
   private logFinished(message: TrackedMessage, decision: PollDecision): void {
     const reason = decision.outcome.finished?.reason;
-    if (reason === 'terminal') {
-      this.options.logger.debug({ target: this.name, notificationId: message.notificationId, state: message.state }, 'message finished');
+    const fields = { target: this.name, notificationId: message.notificationId };
+    if (reason !== 'terminal') {
+      this.options.logger.info({ ...fields, reason, attempts: message.attempts }, 'gave up tracking message');
+      return;
+    }
+    // One line per message that finished with failures, for log pipelines: which platforms, which outcomes.
+    const outcomes: Record<string, Record<string, number>> = {};
+    const failureSummary: Record<string, number> = {};
+    let failures = 0;
+    for (const [key, count] of message.lastCounts) {
+      const { platform, outcome } = splitOutcomeCountKey(key);
+      (outcomes[platform] ??= {})[outcome] = Number(count);
+      if (!isFailureOutcome(outcome) || count === 0n) continue;
+      failures += Number(count);
+      failureSummary[outcome] = (failureSummary[outcome] ?? 0) + Number(count);
+    }
+    if (failures > 0 || message.state === 'Abandoned') {
+      this.options.logger.warn({ ...fields, state: message.state, failures, failureSummary, outcomes }, 'notification finished with failures');
     } else {
-      this.options.logger.info(
-        { target: this.name, notificationId: message.notificationId, reason, attempts: message.attempts },
-        'gave up tracking message',
-      );
+      this.options.logger.debug({ ...fields, state: message.state }, 'message finished');
     }
   }
 

@@ -1,0 +1,171 @@
+import { performance } from 'node:perf_hooks';
+import { Agent, request } from 'undici';
+import type { AzureNotificationHubTarget } from '../../config/load.js';
+import type { Logger } from '../../logging/logger.js';
+import type { ExporterMetrics } from '../../metrics/exporter-metrics.js';
+import { BoundedLabelValues, platformLabel } from '../../metrics/labels.js';
+import { metricNames, sourceLabels } from '../../metrics/names.js';
+import { DueQueue } from '../../tracking/due-queue.js';
+import type { PendingErrorDetails } from '../../tracking/error-details-store.js';
+import type { TrackingStore } from '../../tracking/store.js';
+import type { Clock, TimerHandle } from '../../time/clock.js';
+import { readLimitedBody } from '../shared/read-body.js';
+import { backoff } from '../shared/source-health.js';
+import { classifyTransportError } from '../shared/transport-errors.js';
+import { UpstreamError } from '../shared/upstream-errors.js';
+import { checkErrorDetailsUrl } from './allowed-hosts.js';
+import { parsePnsFeedback, type PnsErrorRecord } from './pns-feedback.js';
+
+const maximumBlobBytes = 8 * 1024 * 1024;
+const concurrency = 2;
+const operation = 'get_error_details';
+
+export interface ErrorDetailsFetcherOptions {
+  target: AzureNotificationHubTarget;
+  store: TrackingStore;
+  metrics: ExporterMetrics;
+  clock: Clock;
+  logger: Logger;
+  /** Error names are an open set: bounded per target, shared by all of the target's fetches. */
+  errorLabels: BoundedLabelValues;
+}
+
+/**
+ * Fetches the PNS error-details blob of terminal messages (a pre-signed Azure Storage URL: plain
+ * GET, no Notification Hubs auth), only from allowed hosts, with size and time limits. A blob not
+ * there yet is asked for again with back-off for `retryFor`; each record counts once in
+ * push_notification_pns_errors_total however often the blob is read. The URL is never logged.
+ */
+export class ErrorDetailsFetcher {
+  private readonly queue = new DueQueue<PendingErrorDetails>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly agent: Agent;
+  private timer: TimerHandle | undefined;
+  private timerDueAt = Number.POSITIVE_INFINITY;
+  private running = false;
+
+  constructor(private readonly options: ErrorDetailsFetcherOptions) {
+    const timeout = options.target.requestTimeoutMilliseconds;
+    this.agent = new Agent({ connections: concurrency, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: Math.min(timeout, 10_000) });
+  }
+
+  add(pending: Iterable<PendingErrorDetails>): void {
+    for (const details of pending) this.queue.push(details);
+    this.pump();
+  }
+
+  start(): void {
+    this.running = true;
+    this.pump();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.timer?.cancel();
+    await this.whenIdle();
+    await this.agent.close();
+  }
+
+  async whenIdle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private pump(): void {
+    if (!this.running) return;
+    const now = this.options.clock.now();
+    while (this.inFlight.size < concurrency) {
+      const next = this.queue.peek();
+      if (!next || next.nextPollAt > now) break;
+      this.queue.pop();
+      const task = this.fetch(next)
+        .catch((error: unknown) => this.options.logger.error({ target: this.options.target.name, error: String(error) }, 'error details fetch failed unexpectedly'))
+        .finally(() => {
+          this.inFlight.delete(task);
+          this.pump();
+        });
+      this.inFlight.add(task);
+    }
+    const nextDue = this.queue.peek()?.nextPollAt;
+    if (nextDue !== undefined && nextDue > now) this.wakeAt(nextDue);
+  }
+
+  private wakeAt(dueAt: number): void {
+    if (this.timer && this.timerDueAt <= dueAt) return;
+    this.timer?.cancel();
+    this.timerDueAt = dueAt;
+    this.timer = this.options.clock.setTimer(() => {
+      this.timer = undefined;
+      this.timerDueAt = Number.POSITIVE_INFINITY;
+      this.pump();
+    }, dueAt - this.options.clock.now());
+  }
+
+  private async fetch(details: PendingErrorDetails): Promise<void> {
+    const { target, store, logger } = this.options;
+    const fields = { target: target.name, notificationId: details.notificationId };
+    const check = checkErrorDetailsUrl(details.uri, target.errorDetails.allowedHosts);
+    if (!check.allowed) {
+      store.errorDetails.recordAttempt(details, 'refused', 'refused');
+      logger.warn({ ...fields, host: check.host, reason: check.reason }, 'PNS error details URL refused, not fetched');
+      return;
+    }
+    details.attempts += 1;
+    const result = await this.get(check.url);
+    const now = this.options.clock.now();
+    if (result.body !== undefined) {
+      const { records, invalid } = parsePnsFeedback(result.body);
+      const counted = store.errorDetails.recordFetched(details, records, (record) => this.increment(record));
+      logger.info({ ...fields, records: records.length, counted, invalid, errors: summarise(records) }, 'PNS error details read');
+      return;
+    }
+    if (now - details.firstSeenAt >= target.errorDetails.retryForMilliseconds) {
+      store.errorDetails.recordAttempt(details, 'failed', result.code);
+      logger.warn({ ...fields, lastStatus: result.code, attempts: details.attempts }, 'gave up fetching PNS error details');
+      return;
+    }
+    // 404 until the blob is written, or a passing error: ask again later.
+    details.nextPollAt = now + backoff(details.attempts, 30_000, 10 * 60_000);
+    store.errorDetails.recordAttempt(details, 'pending', result.code);
+    this.queue.push(details);
+  }
+
+  /** The blob's text on 200; the status code (or timeout / network_error) either way. */
+  private async get(url: URL): Promise<{ code: string; body?: string }> {
+    const started = performance.now();
+    let code: string;
+    let body: string | undefined;
+    try {
+      const response = await request(url, { method: 'GET', dispatcher: this.agent, signal: AbortSignal.timeout(this.options.target.requestTimeoutMilliseconds) });
+      code = String(response.statusCode);
+      if (response.statusCode === 200) body = await readLimitedBody(response.body, maximumBlobBytes, code);
+      else await response.body.dump();
+    } catch (error) {
+      code = error instanceof UpstreamError ? error.code : classifyTransportError(error).code;
+      body = undefined;
+    }
+    const labels = { source: sourceLabels.azureNotificationHubs, target: this.options.target.name, operation };
+    this.options.metrics.upstreamRequests.inc({ ...labels, code });
+    this.options.metrics.upstreamRequestDuration.observe(labels, (performance.now() - started) / 1000);
+    return { code, body };
+  }
+
+  private increment(record: PnsErrorRecord) {
+    const { target, errorLabels } = this.options;
+    return {
+      family: metricNames.pnsErrors,
+      labels: {
+        source: sourceLabels.azureNotificationHubs,
+        target: target.name,
+        platform: platformLabel(record.platform.toLowerCase()),
+        error: errorLabels.labelFor(target.name, record.error),
+      },
+      value: 1,
+    };
+  }
+}
+
+function summarise(records: readonly PnsErrorRecord[]): Record<string, number> {
+  const summary: Record<string, number> = {};
+  for (const record of records) summary[record.error] = (summary[record.error] ?? 0) + 1;
+  return summary;
+}

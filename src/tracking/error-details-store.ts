@@ -1,0 +1,113 @@
+import type Database from 'better-sqlite3';
+import type { CounterIncrement } from '../metrics/totals.js';
+import type { PnsErrorRecord } from '../sources/azure-notification-hubs/pns-feedback.js';
+
+export type ErrorDetailsState = 'pending' | 'done' | 'failed' | 'refused';
+
+export interface PendingErrorDetails {
+  target: string;
+  notificationId: string;
+  uri: string;
+  attempts: number;
+  nextPollAt: number;
+  firstSeenAt: number;
+}
+
+export interface StoredPnsError {
+  feedbackTime: string | null;
+  platform: string;
+  error: string;
+  pnsHandle: string | null;
+  newPnsHandle: string | null;
+  registrationId: string | null;
+  installationId: string | null;
+}
+
+/** The PNS error-details part of the state file; shares the tracking store's connection and totals. */
+export class ErrorDetailsStore {
+  private readonly statements;
+
+  constructor(
+    private readonly database: Database.Database,
+    private readonly persistCounters: (increments: readonly CounterIncrement[]) => void,
+    private readonly applyCounters: (increments: readonly CounterIncrement[]) => void,
+  ) {
+    this.statements = {
+      pending: database.prepare(`SELECT * FROM azure_error_details WHERE state = 'pending'`),
+      update: database.prepare(
+        `UPDATE azure_error_details SET state = ?, attempts = ?, next_fetch_at = ?, last_status = ? WHERE target = ? AND notification_id = ?`,
+      ),
+      insertRecord: database.prepare(
+        `INSERT INTO azure_pns_errors (target, notification_id, record_key, feedback_time, platform, error, pns_handle,
+           new_pns_handle, registration_id, installation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      records: database.prepare(
+        `SELECT feedback_time, platform, error, pns_handle, new_pns_handle, registration_id, installation_id
+         FROM azure_pns_errors WHERE target = ? AND notification_id = ? ORDER BY feedback_time, record_key`,
+      ),
+      state: database.prepare(`SELECT state, attempts, last_status FROM azure_error_details WHERE target = ? AND notification_id = ?`),
+    };
+  }
+
+  pending(): PendingErrorDetails[] {
+    return (this.statements.pending.all() as Record<string, unknown>[]).map((row) => ({
+      target: row.target as string,
+      notificationId: row.notification_id as string,
+      uri: row.uri as string,
+      attempts: row.attempts as number,
+      nextPollAt: (row.next_fetch_at as number | null) ?? 0,
+      firstSeenAt: row.first_seen_at as number,
+    }));
+  }
+
+  /** Records a fetch attempt that did not finish (not there yet, an error): when to try again, or give up. */
+  recordAttempt(details: PendingErrorDetails, state: ErrorDetailsState, lastStatus: string): void {
+    this.statements.update.run(state, details.attempts, state === 'pending' ? details.nextPollAt : null, lastStatus, details.target, details.notificationId);
+  }
+
+  /**
+   * Stores the records of a fetched blob and counts only those never seen before, in one
+   * transaction with the details' new state. Returns how many were new.
+   */
+  recordFetched(details: PendingErrorDetails, records: readonly PnsErrorRecord[], incrementFor: (record: PnsErrorRecord) => CounterIncrement): number {
+    const increments: CounterIncrement[] = [];
+    this.database.transaction(() => {
+      for (const record of records) {
+        const inserted = this.statements.insertRecord.run(
+          details.target,
+          details.notificationId,
+          record.key,
+          record.feedbackTime ?? null,
+          record.platform,
+          record.error,
+          record.pnsHandle ?? null,
+          record.newPnsHandle ?? null,
+          record.registrationId ?? null,
+          record.installationId ?? null,
+        );
+        if (inserted.changes === 1) increments.push(incrementFor(record));
+      }
+      this.persistCounters(increments);
+      this.statements.update.run('done', details.attempts, null, '200', details.target, details.notificationId);
+    }).immediate();
+    this.applyCounters(increments);
+    return increments.length;
+  }
+
+  records(target: string, notificationId: string): StoredPnsError[] {
+    return (this.statements.records.all(target, notificationId) as Record<string, string | null>[]).map((row) => ({
+      feedbackTime: row.feedback_time ?? null,
+      platform: row.platform as string,
+      error: row.error as string,
+      pnsHandle: row.pns_handle ?? null,
+      newPnsHandle: row.new_pns_handle ?? null,
+      registrationId: row.registration_id ?? null,
+      installationId: row.installation_id ?? null,
+    }));
+  }
+
+  state(target: string, notificationId: string): { state: ErrorDetailsState; attempts: number; lastStatus: string | null } | undefined {
+    const row = this.statements.state.get(target, notificationId) as { state: ErrorDetailsState; attempts: number; last_status: string | null } | undefined;
+    return row && { state: row.state, attempts: row.attempts, lastStatus: row.last_status };
+  }
+}
