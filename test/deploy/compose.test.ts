@@ -1,0 +1,91 @@
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { locateTool, promtoolAvailable, runPromtool } from '../support/promtool.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const composeDirectory = join(root, 'deploy/compose');
+const read = (path: string) => readFileSync(join(root, path), 'utf8');
+
+interface Service {
+  build?: { context: string };
+  image?: string;
+  command?: string[];
+  ports?: string[];
+  volumes?: string[];
+}
+
+const compose = parse(read('deploy/compose/docker-compose.yml')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+/** Bind mounts of a service as [host path (absolute), container path]. */
+const bindMounts = (service: Service) =>
+  (service.volumes ?? [])
+    .filter((volume) => volume.startsWith('.'))
+    .map((volume) => {
+      const [source, target] = volume.split(':') as [string, string];
+      return [resolve(composeDirectory, source), target] as const;
+    });
+
+describe('the compose stack (deploy/compose)', () => {
+  it('runs the exporter in demo mode from this repository, with Prometheus, Alertmanager and Grafana', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['alertmanager', 'exporter', 'grafana', 'prometheus']);
+    const exporter = compose.services.exporter as Service;
+    expect(resolve(composeDirectory, exporter.build?.context ?? '')).toBe(root);
+    expect(exporter.command).toEqual(['--demo', '--listen', '0.0.0.0:10130', '--data-dir', '/data/demo']);
+    expect(exporter.ports).toContain('10130:10130');
+    for (const [name, service] of Object.entries(compose.services)) {
+      for (const [source] of bindMounts(service)) expect(existsSync(source), `${name} mounts ${source}`).toBe(true);
+      for (const volume of service.volumes ?? []) {
+        if (!volume.startsWith('.')) expect(Object.keys(compose.volumes)).toContain(volume.split(':')[0]);
+      }
+    }
+  });
+
+  it('gives Prometheus every rule file it names, and a scrape job for the exporter', () => {
+    const prometheus = parse(read('deploy/compose/prometheus.yml')) as {
+      rule_files: string[];
+      scrape_configs: { static_configs: { targets: string[] }[] }[];
+      alerting: { alertmanagers: { static_configs: { targets: string[] }[] }[] };
+    };
+    const rulesMount = bindMounts(compose.services.prometheus as Service).find(([, target]) => target.startsWith('/etc/prometheus/rules'));
+    expect(rulesMount?.[0]).toBe(join(root, 'alerts'));
+    for (const file of prometheus.rule_files) expect(existsSync(join(root, 'alerts', file.replace(/^rules\//, ''))), file).toBe(true);
+    expect(readdirSync(join(root, 'alerts')).length).toBe(prometheus.rule_files.length);
+    expect(prometheus.scrape_configs[0]?.static_configs[0]?.targets).toEqual(['exporter:10130']);
+    expect(prometheus.alerting.alertmanagers[0]?.static_configs[0]?.targets).toEqual(['alertmanager:9093']);
+  });
+
+  it('provisions Grafana with the dashboards that exist and a data source pointing at the Prometheus service', () => {
+    const grafanaMounts = bindMounts(compose.services.grafana as Service);
+    const provider = parse(read('grafana/provisioning/dashboards/push-notification-exporter.yaml')) as { providers: { options: { path: string } }[] };
+    const dashboardsMount = grafanaMounts.find(([, target]) => target === provider.providers[0]?.options.path);
+    expect(dashboardsMount?.[0]).toBe(join(root, 'grafana/dashboards'));
+    expect(readdirSync(join(root, 'grafana/dashboards')).filter((file) => file.endsWith('.json')).length).toBeGreaterThanOrEqual(2);
+    const datasources = parse(read('grafana/provisioning/datasources/prometheus.yaml')) as { datasources: { url: string }[] };
+    expect(datasources.datasources[0]?.url).toBe('http://prometheus:9090');
+    expect(compose.services.prometheus?.ports).toContain('9090:9090');
+  });
+
+  it.skipIf(!promtoolAvailable())('passes promtool check config with the rules laid out as in the container', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'pne-compose-'));
+    try {
+      cpSync(join(composeDirectory, 'prometheus.yml'), join(folder, 'prometheus.yml'));
+      cpSync(join(root, 'alerts'), join(folder, 'rules'), { recursive: true });
+      const result = runPromtool(['check', 'config', join(folder, 'prometheus.yml')]);
+      expect(result.output).toContain('SUCCESS: 2 rule files found');
+      expect(result.status).toBe(0);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  const amtool = locateTool(['amtool'], 'prometheus-alertmanager');
+  it.skipIf(!amtool)('passes amtool check-config', () => {
+    const result = spawnSync(amtool as string, ['check-config', join(composeDirectory, 'alertmanager.yml')], { encoding: 'utf8' });
+    expect(`${result.stdout}${result.stderr}`).toContain('SUCCESS');
+    expect(result.status).toBe(0);
+  });
+});
