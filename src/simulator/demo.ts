@@ -46,7 +46,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     if (sent === 3) return abandonedPlan(random);
     const elapsed = Date.now() - startedAt;
     const spiking = hub === 'orders' && elapsed % spikeEveryMilliseconds < spikeLastsMilliseconds && elapsed > 60_000;
-    return realisticPlan(random, spiking ? spike : undefined);
+    // Failed deliveries get a PNS error-details blob, written a little after the send completes.
+    return { ...realisticPlan(random, spiking ? spike : undefined), errorDetails: { notReadyMilliseconds: 2_000 + random() * 20_000 } };
   };
   const simulator = new NotificationHubsSimulator({
     namespace: 'demo-namespace',
@@ -66,7 +67,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     JSON.stringify({
       server: { listen: options.listen ?? '127.0.0.1:10130', apiTokens: [token] },
       storage: { path: join(dataDirectory, 'state.db') },
-      azureNotificationHubs: hubs.map((hub) => ({ name: `demo-${hub}`, connectionString: simulator.connectionString(hub), hub, endpoint: simulator.url })),
+      azureNotificationHubs: hubs.map((hub) => ({
+        name: `demo-${hub}`,
+        connectionString: simulator.connectionString(hub),
+        hub,
+        endpoint: simulator.url,
+        // The simulator serves the error-details blobs itself, over plain http on loopback.
+        errorDetails: { allowedHosts: [new URL(simulator.url).host] },
+      })),
       everlive: [{ name: 'demo-legacy-app', endpoint: everlive.url, appId: 'demo-app', masterKey: everliveKey, schedule: '*/10 * * * * *', pageSize: 50 }],
     }),
   );

@@ -281,7 +281,7 @@ export class HubPoller {
       failureSummary[outcome] = (failureSummary[outcome] ?? 0) + Number(count);
     }
     if (failures > 0 || message.state === 'Abandoned') {
-      this.options.logger.warn({ ...fields, state: message.state, failures, failureSummary, outcomes }, 'notification finished with failures');
+      this.options.logger.info({ ...fields, state: message.state, failures, failureSummary, outcomes }, 'notification finished with failures');
     } else {
       this.options.logger.debug({ ...fields, state: message.state }, 'message finished');
     }

@@ -181,7 +181,7 @@ export class EverlivePoller {
     const { target, logger } = this.options;
     const fields: Record<string, unknown> = { target: target.name, notificationId: failure.notificationId, failedGrowth: failure.failedGrowth, platforms: failure.platforms };
     if (target.logsPath) Object.assign(fields, await this.readLogs(target.logsPath, failure.notificationId));
-    logger.warn(fields, 'notification has failed deliveries');
+    logger.info(fields, 'notification has failed deliveries');
   }
 
   private async readLogs(logsPath: string, notificationId: string): Promise<Record<string, unknown>> {
