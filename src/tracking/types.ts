@@ -1,5 +1,6 @@
 import type { NotificationState } from '../sources/azure-notification-hubs/notification-state.js';
 import type { CounterIncrement, HistogramObservation } from '../metrics/totals.js';
+import type { StoredPnsError } from './error-details-store.js';
 
 /** `Pending` = accepted, telemetry not available yet (the hub still answers 404). */
 export type TrackedState = 'Pending' | NotificationState;
@@ -80,15 +81,7 @@ export interface NotificationRecord {
   /** The PNS error-details fetch (never the blob URL itself: it is a pre-signed secret). */
   errorDetails?: { state: string; attempts: number; lastStatus: string | null };
   /** PNS error records, device tokens redacted. */
-  pnsErrors?: {
-    feedbackTime: string | null;
-    platform: string;
-    error: string;
-    pnsHandle: string | null;
-    newPnsHandle: string | null;
-    registrationId: string | null;
-    installationId: string | null;
-  }[];
+  pnsErrors?: StoredPnsError[];
 }
 
 export interface NotificationSummary {

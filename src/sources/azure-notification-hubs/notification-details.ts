@@ -1,5 +1,6 @@
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XMLValidator } from 'fast-xml-parser';
 import { normaliseState, type NotificationState } from './notification-state.js';
+import { createXmlParser, hasDocumentTypeDeclaration } from './xml.js';
 
 /**
  * Pure parser for the NotificationDetails document answered by
@@ -45,18 +46,7 @@ export class NotificationDetailsParseError extends Error {
 const maximumCount = 2n ** 63n - 1n;
 const outcomeCollectionSuffix = 'OutcomeCounts';
 
-const parser = new XMLParser({
-  removeNSPrefix: true,
-  ignoreAttributes: true,
-  parseTagValue: false,
-  trimValues: true,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  // DOCTYPE is refused before parsing; only the five predefined XML entities remain to decode.
-  processEntities: true,
-  htmlEntities: false,
-  isArray: (tagName) => tagName === 'Outcome',
-});
+const parser = createXmlParser({ alwaysArray: ['Outcome'] });
 
 export function parseNotificationDetails(xml: string): NotificationDetails {
   refuseDocumentTypeDeclarations(xml);
@@ -77,8 +67,8 @@ export function parseNotificationDetails(xml: string): NotificationDetails {
 }
 
 function refuseDocumentTypeDeclarations(xml: string): void {
-  // Entity expansion ("billion laughs") and external entities both need a DOCTYPE; the service never sends one.
-  if (/<!DOCTYPE/i.test(xml) || /<!ENTITY/i.test(xml)) {
+  // The service never sends a DOCTYPE.
+  if (hasDocumentTypeDeclaration(xml)) {
     throw new NotificationDetailsParseError('XML with a DOCTYPE or ENTITY declaration is refused');
   }
 }

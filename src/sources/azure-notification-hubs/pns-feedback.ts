@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XMLValidator } from 'fast-xml-parser';
+import { createXmlParser, hasDocumentTypeDeclaration } from './xml.js';
 
 /**
  * Pure parser for a PNS error-details blob (the `PnsErrorDetailsUri` of a NotificationDetails): one
@@ -28,19 +29,10 @@ export interface PnsFeedbackParse {
   invalid: number;
 }
 
-const parser = new XMLParser({
-  removeNSPrefix: true,
-  ignoreAttributes: true,
-  parseTagValue: false,
-  trimValues: true,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  processEntities: true,
-  htmlEntities: false,
-});
+const parser = createXmlParser();
 
 export function parsePnsFeedback(text: string): PnsFeedbackParse {
-  if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text)) return { records: [], invalid: 1 };
+  if (hasDocumentTypeDeclaration(text)) return { records: [], invalid: 1 };
   const records: PnsErrorRecord[] = [];
   let invalid = 0;
   for (const match of text.matchAll(/<(?:[A-Za-z_][\w.-]*:)?PnsFeedback\b[\s\S]*?<\/(?:[A-Za-z_][\w.-]*:)?PnsFeedback>/g)) {
