@@ -7,6 +7,8 @@ import { createExporterMetrics, type ExporterMetrics, type TrackedCount } from '
 import { BoundedLabelValues, OutcomeLabeler, StatusLabeler } from './metrics/labels.js';
 import { histogramBounds, metricNames, sourceLabels } from './metrics/names.js';
 import { createHttpApp } from './server/http-app.js';
+import { createExporterServer } from './server/http-server.js';
+import { WebSecurity } from './server/web-security.js';
 import { NotificationHubsClient } from './sources/azure-notification-hubs/client.js';
 import { ErrorDetailsFetcher } from './sources/azure-notification-hubs/error-details-fetcher.js';
 import { notificationStates, terminalStates } from './sources/azure-notification-hubs/notification-state.js';
@@ -14,6 +16,7 @@ import { firstPollDelayMilliseconds } from './sources/azure-notification-hubs/po
 import { HubPoller, type TelemetryClient } from './sources/azure-notification-hubs/poller.js';
 import { EverliveClient } from './sources/everlive/client.js';
 import { EverlivePoller } from './sources/everlive/poller.js';
+import { refuseSilentReset } from './tracking/state-file-guard.js';
 import { TrackingStore } from './tracking/store.js';
 import type { TrackedMessage } from './tracking/types.js';
 import { systemClock, type Clock } from './time/clock.js';
@@ -29,6 +32,8 @@ export interface ExporterOptions {
   processMetrics?: boolean;
   /** Start the Everlive schedules (tests that drive runs by hand turn this off). */
   startEverlive?: boolean;
+  /** How often the web config file (and the files it names) is checked for changes. */
+  webConfigReloadIntervalMilliseconds?: number;
 }
 
 export interface RunningExporter {
@@ -40,6 +45,8 @@ export interface RunningExporter {
   everlivePollers: readonly EverlivePoller[];
   /** Waits until no poll request is in flight on any hub. */
   whenIdle(): Promise<void>;
+  /** Re-reads the web config now if it changed (it is also checked periodically). */
+  reloadWebConfig(): 'unchanged' | 'reloaded' | 'refused';
   stop(): Promise<void>;
 }
 
@@ -50,6 +57,7 @@ const everliveMinimumRetention = 30 * 86_400_000;
 export async function startExporter(options: ExporterOptions): Promise<RunningExporter> {
   const { config, logger } = options;
   const clock = options.clock ?? systemClock;
+  refuseSilentReset(config.storage.path);
   const store = TrackingStore.open(config.storage.path, histogramBounds);
   const { labeler, statusLabeler } = restoreLabelValues(store);
 
@@ -119,7 +127,10 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
 
   let ready = false;
   let stopping = false;
+  const security = new WebSecurity(config.server.web);
   const app = createHttpApp({
+    security,
+    intakeRateLimit: config.server.intakeRateLimit,
     registry: metrics.registry,
     exemplars: metrics.exemplars,
     apiTokens: config.server.apiTokens,
@@ -133,10 +144,13 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     now: () => clock.now(),
     firstPollDelayMilliseconds,
   });
-  const server: Server = app.listen(config.server.listen.port, config.server.listen.host);
+  const exporterServer = createExporterServer(app, security, logger, { reloadIntervalMilliseconds: options.webConfigReloadIntervalMilliseconds });
+  const server: Server = exporterServer.server;
+  server.listen(config.server.listen.port, config.server.listen.host);
   try {
     await once(server, 'listening');
   } catch (error) {
+    exporterServer.stopWatching();
     // Nothing has started yet: release the state file (and its lock) so a restart can take it.
     await Promise.all(clients.map((client) => client.close?.() ?? Promise.resolve()));
     store.close();
@@ -147,7 +161,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   server.requestTimeout = 30_000;
   const port = (server.address() as AddressInfo).port;
   const host = config.server.listen.host === '0.0.0.0' || config.server.listen.host === '::' ? '127.0.0.1' : config.server.listen.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `${exporterServer.scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   // Polling starts only once the server is up, so a failed start leaves nothing running.
   for (const poller of pollers.values()) poller.start();
   for (const fetcher of fetchers.values()) fetcher.start();
@@ -182,10 +196,12 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
       // A poll may have handed a fetch over just now: wait for that too.
       await Promise.all([...pollers.values(), ...fetchers.values()].map((worker) => worker.whenIdle()));
     },
+    reloadWebConfig: () => exporterServer.reloadWebConfig(),
     stop: async () => {
       if (stopping) return;
       stopping = true;
       clearInterval(pruneTimer);
+      exporterServer.stopWatching();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await Promise.all([...pollers.values(), ...everlivePollers].map((poller) => poller.stop()));

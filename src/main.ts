@@ -85,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
     exporter = await startExporter({ config, logger });
   } catch (error) {
     if (error instanceof StoreError) {
-      logger.fatal({ error: error.message }, 'cannot open the state file');
+      logger.fatal({ error: firstLines(error.message, 6) }, 'cannot open the state file');
       return 1;
     }
     logger.fatal({ error: error instanceof Error ? error.message : String(error) }, 'cannot start');
@@ -97,6 +97,12 @@ async function main(argv: string[]): Promise<number> {
   await exporter.stop();
   logger.info('stopped');
   return 0;
+}
+
+/** An integrity-check report can run to hundreds of lines: keep the start, say how much was left out. */
+function firstLines(text: string, count: number): string {
+  const lines = text.split('\n');
+  return lines.length <= count ? text : `${lines.slice(0, count).join('\n')}\n… (${lines.length - count} more lines)`;
 }
 
 // Exit explicitly: a failed start must not linger on a stray timer, and a clean stop is done.

@@ -22,7 +22,12 @@ describe('parseConfig', () => {
     const config = parseConfig(
       `azureNotificationHubs:\n  - name: prod\n    connectionString: "${connectionString}"\n    hub: my-hub\n`,
     );
-    expect(config.server).toEqual({ listen: { host: '0.0.0.0', port: 10130 }, apiTokens: [], maxRequestBodyBytes: 1048576 });
+    expect(config.server).toEqual({
+      listen: { host: '0.0.0.0', port: 10130 },
+      apiTokens: [],
+      maxRequestBodyBytes: 1048576,
+      intakeRateLimit: { requestsPerSecond: 100, burst: 200 },
+    });
     expect(config.storage).toEqual({ path: './data/state.db', finishedRetentionMilliseconds: 7 * 86_400_000 });
     expect(config.azureNotificationHubs).toEqual([
       {

@@ -6,6 +6,8 @@ import {
   parseConnectionString,
   type NotificationHubsConnection,
 } from '../sources/azure-notification-hubs/connection-string.js';
+import type { RateLimitSettings } from '../server/rate-limit.js';
+import { loadWebConfig, WebConfigError, type WebConfig } from '../server/web-config.js';
 import { parseDuration } from '../time/duration.js';
 import { configSchema, fileCapableKeys, type RawConfig } from './schema.js';
 
@@ -53,7 +55,14 @@ export interface EverliveTarget {
 }
 
 export interface ExporterConfig {
-  server: { listen: ListenAddress; apiTokens: string[]; maxRequestBodyBytes: number };
+  server: {
+    listen: ListenAddress;
+    apiTokens: string[];
+    maxRequestBodyBytes: number;
+    /** TLS and basic auth for the exporter's endpoints (server.webConfigFile), read and checked at load. */
+    web?: WebConfig;
+    intakeRateLimit: RateLimitSettings;
+  };
   storage: { path: string; finishedRetentionMilliseconds: number };
   azureNotificationHubs: AzureNotificationHubTarget[];
   everlive: EverliveTarget[];
@@ -87,14 +96,14 @@ export function parseConfig(yamlText: string, options: LoadOptions = {}): Export
 
   const result = configSchema.safeParse(withFiles);
   if (!result.success) throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, withFiles)));
-  return resolveConfig(result.data);
+  return resolveConfig(result.data, options.readFile);
 }
 
 function defaultReadFile(path: string): string {
   return readFileSync(path, 'utf8');
 }
 
-const numericKeys = new Set(['concurrency', 'pageSize', 'maxRequestBodyBytes']);
+const numericKeys = new Set(['concurrency', 'pageSize', 'maxRequestBodyBytes', 'requestsPerSecond', 'burst']);
 
 /** Replaces `${NAME}` in every string value; `$$` is a literal `$`. A missing variable is an error. */
 function interpolateEnvironment(value: unknown, environment: NodeJS.ProcessEnv, path: (string | number)[], problems: string[]): unknown {
@@ -179,10 +188,19 @@ function resolveFileKeys(
   return result;
 }
 
-function resolveConfig(raw: RawConfig): ExporterConfig {
+function resolveConfig(raw: RawConfig, readFile: ((path: string) => string) | undefined): ExporterConfig {
   const problems: string[] = [];
   const listen = parseListenAddress(raw.server.listen);
   if (typeof listen === 'string') problems.push(`server.listen: ${listen}`);
+  let web: WebConfig | undefined;
+  if (raw.server.webConfigFile !== undefined) {
+    try {
+      web = loadWebConfig(raw.server.webConfigFile, readFile);
+    } catch (error) {
+      if (!(error instanceof WebConfigError)) throw error;
+      problems.push(...error.problems.map((problem) => `server.webConfigFile (${raw.server.webConfigFile}): ${problem}`));
+    }
+  }
 
   const seenNames = new Map<string, string>();
   const checkUnique = (name: string, where: string) => {
@@ -241,6 +259,8 @@ function resolveConfig(raw: RawConfig): ExporterConfig {
       listen: listen as ListenAddress,
       apiTokens: raw.server.apiTokens,
       maxRequestBodyBytes: raw.server.maxRequestBodyBytes,
+      web,
+      intakeRateLimit: { requestsPerSecond: raw.server.intakeRateLimit.requestsPerSecond, burst: raw.server.intakeRateLimit.burst },
     },
     storage: {
       path: raw.storage.path,

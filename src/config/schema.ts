@@ -71,6 +71,18 @@ export const configSchema = z.strictObject({
       listen: z.string().default('0.0.0.0:10130'),
       apiTokens: z.array(z.string().min(1, 'must not be empty')).default([]),
       maxRequestBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      /**
+       * TLS and basic auth for the exporter's own endpoints, in the Prometheus exporter-toolkit web
+       * config format (see src/server/web-config.ts). Relative paths inside it resolve against its folder.
+       */
+      webConfigFile: z.string().min(1, 'must be a file path').optional(),
+      /** Token bucket per client address on /api (intake, lookup, list); requestsPerSecond 0 turns it off. */
+      intakeRateLimit: z
+        .strictObject({
+          requestsPerSecond: z.number().min(0).max(1_000_000).default(100),
+          burst: z.number().int().min(1).max(1_000_000).default(200),
+        })
+        .prefault({}),
     })
     .prefault({}),
   storage: z

@@ -44,13 +44,21 @@ export function durableCounter(options: {
     aggregator: 'sum',
     reset() {},
     get: () => {
-      const values = new Map<string, ScrapedValue>();
-      for (const labels of seed?.() ?? []) values.set(labelKey(labels), { labels: { ...labels }, value: 0 });
+      // Seeded zero series are replaced by their real value in place; only families with seeds pay
+      // for the label keys (the outcome family can hold thousands of series).
+      const seeded = new Map<string, ScrapedValue>();
+      for (const labels of seed?.() ?? []) seeded.set(labelKey(labels), { labels: { ...labels }, value: 0 });
+      const values: ScrapedValue[] = [];
       for (const series of totals.series(name)) {
         if (!include(series.labels)) continue;
-        values.set(labelKey(series.labels), { labels: { ...series.labels }, value: series.value });
+        // The totals' label sets are never changed once created: passed as they are, so renderers
+        // can cache what they derive from them (see openmetrics.ts).
+        const value = { labels: series.labels, value: series.value };
+        const key = seeded.size > 0 ? labelKey(series.labels) : undefined;
+        if (key !== undefined && seeded.has(key)) seeded.set(key, value);
+        else values.push(value);
       }
-      return Promise.resolve({ name, help, type: 'counter', aggregator: 'sum', values: [...values.values()] });
+      return Promise.resolve({ name, help, type: 'counter', aggregator: 'sum', values: [...seeded.values(), ...values] });
     },
   };
 }

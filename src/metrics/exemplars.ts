@@ -1,4 +1,4 @@
-import { labelKey, type LabelSet } from './totals.js';
+import type { LabelSet } from './totals.js';
 
 export interface Exemplar {
   notificationId: string;
@@ -13,15 +13,36 @@ export interface Exemplar {
  * only: an exemplar is a pointer for a person, not a count.
  */
 export class ExemplarStore {
-  private readonly exemplars = new Map<string, Exemplar>();
+  /** By family, then by label set: a family without exemplars costs a scrape nothing per sample. */
+  private readonly exemplars = new Map<string, Map<string, Exemplar>>();
 
   set(family: string, labels: LabelSet, exemplar: Exemplar): void {
     // OpenMetrics caps an exemplar's label set at 128 characters; longer IDs get none.
     if (exemplar.notificationId.length > 100) return;
-    this.exemplars.set(`${family}|${labelKey(labels)}`, exemplar);
+    let series = this.exemplars.get(family);
+    if (!series) this.exemplars.set(family, (series = new Map<string, Exemplar>()));
+    series.set(exemplarKey(labels), exemplar);
   }
 
-  get(family: string, labels: LabelSet): Exemplar | undefined {
-    return this.exemplars.get(`${family}|${labelKey(labels)}`);
+  /** Label values may be numbers (a histogram's `le`): they match their string form. */
+  get(family: string, labels: Readonly<Record<string, string | number>>): Exemplar | undefined {
+    const series = this.exemplars.get(family);
+    return series?.get(exemplarKey(labels));
   }
+}
+
+/** Keys by label-set object: a scrape asks again for the same (never changed) label sets. */
+const keys = new WeakMap<object, string>();
+
+/** An order-independent key for a label set; cheaper than labelKey, which scrapes would pay per sample. */
+function exemplarKey(labels: Readonly<Record<string, string | number>>): string {
+  let key = keys.get(labels);
+  if (key === undefined) keys.set(labels, (key = buildExemplarKey(labels)));
+  return key;
+}
+
+function buildExemplarKey(labels: Readonly<Record<string, string | number>>): string {
+  let key = '';
+  for (const name of Object.keys(labels).sort()) key += `${name}\u0000${String(labels[name])}\u0001`;
+  return key;
 }

@@ -42,16 +42,24 @@ export async function renderOpenMetrics(registry: Registry, exemplars: ExemplarS
 }
 
 function exemplarFor(family: string, type: string, sampleName: string, labels: Record<string, string | number>, exemplars: ExemplarStore) {
-  if (type === 'counter') return exemplars.get(family, stringLabels(labels));
-  if (type === 'histogram' && sampleName.endsWith('_bucket')) return exemplars.get(`${family}_bucket`, stringLabels(labels));
+  if (type === 'counter') return exemplars.get(family, labels);
+  if (type === 'histogram' && sampleName.endsWith('_bucket')) return exemplars.get(`${family}_bucket`, labels);
   return undefined;
 }
 
-function stringLabels(labels: Record<string, string | number>): Record<string, string> {
-  return Object.fromEntries(Object.entries(labels).map(([name, value]) => [name, String(value)]));
-}
+/**
+ * Formatted label sets, by label-set object: the durable counters hand the same (never changed)
+ * objects to every scrape, so thousands of outcome series are formatted once, not per scrape.
+ */
+const formattedLabels = new WeakMap<object, string>();
 
 function formatLabels(labels: Record<string, string | number>): string {
+  let formatted = formattedLabels.get(labels);
+  if (formatted === undefined) formattedLabels.set(labels, (formatted = formatLabelsOnce(labels)));
+  return formatted;
+}
+
+function formatLabelsOnce(labels: Record<string, string | number>): string {
   const entries = Object.entries(labels);
   if (entries.length === 0) return '';
   return `{${entries.map(([name, value]) => `${name}="${escapeLabel(String(value))}"`).join(',')}}`;

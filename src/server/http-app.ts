@@ -1,10 +1,12 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
 import type { ExemplarStore } from '../metrics/exemplars.js';
 import { openMetricsContentType, renderOpenMetrics } from '../metrics/openmetrics.js';
 import { bearerTokenAuth } from './auth.js';
 import { intakeRoutes, type IntakeDependencies } from './intake-routes.js';
+import { ClientRateLimiter, clientKey, type RateLimitSettings } from './rate-limit.js';
+import { basicAuthGate, responseHeaders, WebSecurity } from './web-security.js';
 
 export interface HttpAppOptions extends IntakeDependencies {
   registry: Registry;
@@ -14,13 +16,29 @@ export interface HttpAppOptions extends IntakeDependencies {
   isReady: () => boolean;
   logger: Logger;
   version: string;
+  /** Basic auth and response headers from the web config (none: open, as before). */
+  security?: WebSecurity;
+  /** Per-client token bucket on /api (absent or requestsPerSecond 0: no limit). */
+  intakeRateLimit?: RateLimitSettings;
 }
+
+export const refusedRequestsMetric = 'push_notification_http_requests_refused_total';
 
 /** /metrics, /-/healthy, /-/ready and the /api/v1 intake and lookup API. */
 export function createHttpApp(options: HttpAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  const refused = new Counter({
+    name: refusedRequestsMetric,
+    help: 'Requests to the exporter refused before reaching an endpoint: rate_limited (per-client limit on /api), unauthorized (basic auth), auth_busy (too many bcrypt checks queued).',
+    labelNames: ['reason'],
+    registers: [options.registry],
+  });
+  for (const reason of ['rate_limited', 'unauthorized', 'auth_busy']) refused.inc({ reason }, 0);
+  const security = options.security ?? new WebSecurity(undefined);
+  app.use(responseHeaders(security));
+  app.use(basicAuthGate(security, (reason) => refused.inc({ reason: reason === 'busy' ? 'auth_busy' : 'unauthorized' })));
 
   app.get('/', (_request, response) => {
     response.type('html').send(landingPage(options.version));
@@ -42,6 +60,25 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     else response.status(503).type('text').send('not ready');
   });
 
+  // The limit comes first, so that refused credentials count against it too (token guessing).
+  const limiter = new ClientRateLimiter(options.intakeRateLimit ?? { requestsPerSecond: 0, burst: 1 });
+  if (limiter.enabled) {
+    const { requestsPerSecond, burst } = options.intakeRateLimit as RateLimitSettings;
+    app.use('/api', (request, response, next) => {
+      const decision = limiter.take(clientKey(request.socket.remoteAddress));
+      if (decision.allowed) {
+        next();
+        return;
+      }
+      refused.inc({ reason: 'rate_limited' });
+      response
+        .set('Retry-After', String(decision.retryAfterSeconds))
+        .status(429)
+        .json({
+          error: `too many requests from this client (at most ${requestsPerSecond} per second, bursts of ${burst}: server.intakeRateLimit); retry after ${decision.retryAfterSeconds} s`,
+        });
+    });
+  }
   app.use('/api/v1', bearerTokenAuth(options.apiTokens), intakeRoutes(options));
   app.use('/api', (_request, response) => {
     response.status(404).json({ error: 'no such API endpoint' });

@@ -82,6 +82,7 @@ function accept(request: Request, response: Response, dependencies: IntakeDepend
   response.status(202).json({ accepted: result.accepted.length, duplicates: result.duplicates });
 }
 
+const listParameters = new Set(['target', 'state', 'limit', 'cursor']);
 const listableStates = new Set(['Pending', 'Enqueued', 'Processing', 'Scheduled', 'Unknown', 'Completed', 'Abandoned', 'NoTargetFound', 'Canceled']);
 
 /** GET /notifications?target=&state=&limit=&cursor=: recent messages, newest first, a page at a time. */
@@ -93,6 +94,12 @@ function list(request: Request, response: Response, dependencies: IntakeDependen
   const limitText = single('limit') ?? '50';
   if (Object.values(query).some((value) => typeof value !== 'string')) {
     response.status(400).json({ error: 'each query parameter may be given once' });
+    return;
+  }
+  // A misspelt parameter (sate=, state[]=) must not silently list everything.
+  const unknown = Object.keys(query).find((name) => !listParameters.has(name));
+  if (unknown !== undefined) {
+    response.status(400).json({ error: `unknown query parameter ${JSON.stringify(unknown.slice(0, 64))} (known: ${[...listParameters].join(', ')})` });
     return;
   }
   if (target !== undefined && !dependencies.targets.some((candidate) => candidate.name === target)) {

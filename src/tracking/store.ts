@@ -7,6 +7,7 @@ import {
   HistogramTotals,
   labelKey,
   type CounterIncrement,
+  type HistogramObservation,
   type HistogramSeries,
   type LabelSet,
 } from '../metrics/totals.js';
@@ -23,6 +24,9 @@ import {
   type TrackedMessage,
   type TrackedState,
 } from './types.js';
+
+/** How long a poll answer waits for others to share its transaction (and fsync). */
+const groupCommitMilliseconds = 20;
 
 export class StoreError extends Error {
   override name = 'StoreError';
@@ -52,6 +56,11 @@ interface MessageRow {
   finish_reason: string | null;
 }
 
+type ActiveMessageRow = Pick<
+  MessageRow,
+  'target' | 'notification_id' | 'state' | 'accepted_at' | 'next_poll_at' | 'attempts' | 'not_found_count' | 'first_found_at'
+>;
+
 interface CountRow {
   target: string;
   notification_id: string;
@@ -72,6 +81,7 @@ export class TrackingStore {
   readonly everlive: EverliveStore;
   readonly errorDetails: ErrorDetailsStore;
   private readonly statements;
+  private pendingPolls: { outcome: PollOutcome; resolve: () => void; reject: (error: unknown) => void }[] = [];
 
   private constructor(
     private readonly database: Database.Database,
@@ -208,46 +218,95 @@ export class TrackingStore {
 
   /** Writes one poll answer: message row, last-seen counts, counters and histograms together. */
   recordPoll(outcome: PollOutcome): void {
-    const histogramUpdates = this.previewHistograms(outcome);
+    this.recordPolls([outcome]);
+  }
+
+  /**
+   * Group commit: writes this poll answer together with the others handed in within a few
+   * milliseconds, in one transaction (one fsync for all). Each answer stays whole (message row,
+   * last-seen counts, counters, histograms) and the in-memory totals change only after the commit.
+   * Resolves once committed; rejects if this answer cannot be written (the others are unaffected).
+   */
+  recordPollSoon(outcome: PollOutcome): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.pendingPolls.length === 0) setTimeout(() => this.flushPendingPolls(), groupCommitMilliseconds);
+      this.pendingPolls.push({ outcome, resolve, reject });
+    });
+  }
+
+  /** Writes poll answers in one transaction, then applies their counters and histograms in memory. */
+  recordPolls(outcomes: readonly PollOutcome[]): void {
+    const histogramUpdates = this.previewHistograms(outcomes.flatMap((outcome) => outcome.histogramObservations));
+    const increments = mergeIncrements(outcomes.flatMap((outcome) => outcome.counterIncrements));
     this.database.transaction(() => {
-      const result = this.statements.updateMessage.run({
-        target: outcome.target,
-        notificationId: outcome.notificationId,
-        state: outcome.state,
-        reportedState: outcome.reportedState ?? null,
-        nextPollAt: outcome.nextPollAt,
-        attempts: outcome.attempts,
-        notFoundCount: outcome.notFoundCount,
-        lastStatus: outcome.lastStatus,
-        polledAt: outcome.polledAt,
-        firstFoundAt: outcome.firstFoundAt ?? null,
-        enqueueTime: outcome.enqueueTime ?? null,
-        startTime: outcome.startTime ?? null,
-        endTime: outcome.endTime ?? null,
-        finishedAt: outcome.finished?.at ?? null,
-        finishReason: outcome.finished?.reason ?? null,
-      });
-      if (result.changes !== 1) {
-        throw new StoreError(`message ${outcome.target}/${outcome.notificationId} is not being tracked`);
+      for (const outcome of outcomes) {
+        const result = this.statements.updateMessage.run({
+          target: outcome.target,
+          notificationId: outcome.notificationId,
+          state: outcome.state,
+          reportedState: outcome.reportedState ?? null,
+          nextPollAt: outcome.nextPollAt,
+          attempts: outcome.attempts,
+          notFoundCount: outcome.notFoundCount,
+          lastStatus: outcome.lastStatus,
+          polledAt: outcome.polledAt,
+          firstFoundAt: outcome.firstFoundAt ?? null,
+          enqueueTime: outcome.enqueueTime ?? null,
+          startTime: outcome.startTime ?? null,
+          endTime: outcome.endTime ?? null,
+          finishedAt: outcome.finished?.at ?? null,
+          finishReason: outcome.finished?.reason ?? null,
+        });
+        if (result.changes !== 1) {
+          throw new StoreError(`message ${outcome.target}/${outcome.notificationId} is not being tracked`);
+        }
+        for (const update of outcome.countUpdates) {
+          this.statements.upsertCount.run(outcome.target, outcome.notificationId, update.platform, update.outcome, update.count);
+        }
+        if (outcome.errorDetails) {
+          const { uri, fetchAt } = outcome.errorDetails;
+          this.statements.insertErrorDetails.run(outcome.target, outcome.notificationId, uri, fetchAt, outcome.polledAt);
+        }
       }
-      for (const update of outcome.countUpdates) {
-        this.statements.upsertCount.run(outcome.target, outcome.notificationId, update.platform, update.outcome, update.count);
-      }
-      this.persistCounters(outcome.counterIncrements);
+      this.persistCounters(increments);
       for (const series of histogramUpdates) this.persistHistogram(series.family, series.series);
-      if (outcome.errorDetails) {
-        const { uri, fetchAt } = outcome.errorDetails;
-        this.statements.insertErrorDetails.run(outcome.target, outcome.notificationId, uri, fetchAt, outcome.polledAt);
-      }
     }).immediate();
-    this.applyCounters(outcome.counterIncrements);
+    this.applyCounters(increments);
     for (const { family, series } of histogramUpdates) this.histograms.replace(family, series);
+  }
+
+  private flushPendingPolls(): void {
+    const batch = this.pendingPolls;
+    this.pendingPolls = [];
+    try {
+      this.recordPolls(batch.map((entry) => entry.outcome));
+    } catch {
+      // One answer that cannot be written must not cost the others theirs: write them one by one.
+      for (const entry of batch) {
+        try {
+          this.recordPolls([entry.outcome]);
+        } catch (error) {
+          entry.reject(error);
+          continue;
+        }
+        entry.resolve();
+      }
+      return;
+    }
+    for (const entry of batch) entry.resolve();
   }
 
   /** Every message not finished yet, with its last-seen counts, for the poll loop to resume. */
   loadActiveMessages(): TrackedMessage[] {
     const messages = new Map<string, TrackedMessage>();
-    const rows = this.database.prepare(`SELECT * FROM azure_messages WHERE finished_at IS NULL`).all() as MessageRow[];
+    // Rows are streamed, with only the columns needed: holding every row at once (100k tracked
+    // messages) would nearly double the memory peak at start-up.
+    const rows = this.database
+      .prepare(
+        `SELECT target, notification_id, state, accepted_at, next_poll_at, attempts, not_found_count, first_found_at
+           FROM azure_messages WHERE finished_at IS NULL`,
+      )
+      .iterate() as IterableIterator<ActiveMessageRow>;
     for (const row of rows) {
       messages.set(outcomeCountKey(row.target, row.notification_id), {
         target: row.target,
@@ -268,7 +327,7 @@ export class TrackingStore {
            ON m.target = c.target AND m.notification_id = c.notification_id WHERE m.finished_at IS NULL`,
       )
       .safeIntegers(true)
-      .all() as CountRow[];
+      .iterate() as IterableIterator<CountRow>;
     for (const row of counts) {
       messages
         .get(outcomeCountKey(row.target, row.notification_id))
@@ -380,9 +439,9 @@ export class TrackingStore {
     }
   }
 
-  private previewHistograms(outcome: PollOutcome): { family: string; series: HistogramSeries }[] {
+  private previewHistograms(observations: readonly HistogramObservation[]): { family: string; series: HistogramSeries }[] {
     const grouped = new Map<string, { family: string; labels: LabelSet; values: number[] }>();
-    for (const observation of outcome.histogramObservations) {
+    for (const observation of observations) {
       const key = `${observation.family}|${labelKey(observation.labels)}`;
       const group = grouped.get(key) ?? { family: observation.family, labels: observation.labels, values: [] };
       group.values.push(observation.value);
@@ -414,6 +473,18 @@ export class TrackingStore {
   private applyCounters(increments: readonly CounterIncrement[]): void {
     for (const increment of increments) this.counters.add(increment.family, increment.labels, increment.value);
   }
+}
+
+/** Sums increments of the same series, so a batch writes each counter row once. */
+function mergeIncrements(increments: readonly CounterIncrement[]): CounterIncrement[] {
+  const merged = new Map<string, CounterIncrement>();
+  for (const increment of increments) {
+    const key = `${increment.family}|${labelKey(increment.labels)}`;
+    const existing = merged.get(key);
+    if (existing) existing.value += increment.value;
+    else merged.set(key, { ...increment });
+  }
+  return [...merged.values()];
 }
 
 function intakeIncrement(result: 'accepted' | 'duplicate' | 'rejected', value: number): CounterIncrement {

@@ -28,6 +28,8 @@ export interface HarnessOptions {
   allowSimulatorBlobs?: boolean;
   /** Adds an Everlive app on the fake Everlive server; runs are started by hand (runEverlive). */
   everlive?: Record<string, unknown>;
+  /** Extra settings for the config's server section (intakeRateLimit, webConfigFile, ...). */
+  server?: Record<string, unknown>;
 }
 
 export const everliveMasterKey = 'everlive-master-key-do-not-log';
@@ -70,7 +72,7 @@ export class Harness {
   configYaml(): string {
     const hubs = this.options.hubs ?? ['orders'];
     return JSON.stringify({
-      server: { listen: '127.0.0.1:0', apiTokens: this.options.apiTokens ?? [intakeToken] },
+      server: { listen: '127.0.0.1:0', apiTokens: this.options.apiTokens ?? [intakeToken], ...this.options.server },
       storage: { path: this.statePath },
       azureNotificationHubs: hubs.map((hub) => ({
         name: `${hub}-target`,

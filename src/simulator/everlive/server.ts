@@ -3,13 +3,15 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../../time/clock.js';
+import { applyBodyFault, isBodyFault, type BodyFault } from '../body-faults.js';
 import { compareBySort, FilterError, matchesFilter } from './filter.js';
 
 export type EverliveFault =
   | { kind: 'status'; status: number; errorCode?: number; message?: string; retryAfterSeconds?: number }
   | { kind: 'delay'; milliseconds: number }
   | { kind: 'malformed' }
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  | BodyFault;
 
 export interface EverliveRequest {
   at: number;
@@ -244,6 +246,17 @@ export class EverliveSimulator {
     log: (status: number | 'reset') => void,
     proceed: () => void,
   ): void {
+    if (isBodyFault(fault)) {
+      log(fault.kind === 'body' ? (fault.status ?? 200) : 200);
+      applyBodyFault(fault, response, {
+        contentType: 'application/json; charset=utf-8',
+        hugePrefix: '{"Count":1,"Result":[{"Id":"huge","ModifiedAt":"2026-03-01T12:00:00.000Z","Message":"',
+        hugeFiller: 'x',
+        hugeSuffix: '"}]}',
+        slowPrefix: '{"Result":[',
+      });
+      return;
+    }
     switch (fault.kind) {
       case 'status': {
         log(fault.status);

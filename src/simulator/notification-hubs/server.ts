@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../../time/clock.js';
 import { finishesAt, snapshotAt, type MessagePlan } from './message-plan.js';
 import { escapeXml, renderNotificationDetails } from './render.js';
+import { applyBodyFault, isBodyFault, type BodyFault } from '../body-faults.js';
 import { verifySasHeader } from './sas-verifier.js';
 
 export interface SimulatedHub {
@@ -18,7 +19,15 @@ export type SimulatorFault =
   | { kind: 'status'; status: number; retryAfterSeconds?: number; retryAfterMilliseconds?: number }
   | { kind: 'delay'; milliseconds: number }
   | { kind: 'malformed' }
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  | BodyFault;
+
+/**
+ * Faults in the answer's body, shared by both simulators (src/simulator/body-faults.ts): a given body
+ * (an entity-expansion bomb, a wrong document), a huge streamed body, a body that trickles in, and a
+ * body cut short by the connection closing.
+ */
+export type { BodyFault } from '../body-faults.js';
 
 export interface SimulatorRequest {
   at: number;
@@ -127,8 +136,11 @@ export class NotificationHubsSimulator {
     else this.faults.delete(hub.toLowerCase());
   }
 
-  /** What an exact exporter must end up counting for `hub`, once every message has finished. */
-  truth(hub: string): {
+  /**
+   * What an exact exporter must end up counting for `hub`, once every message has finished; with
+   * `only`, over those messages alone (the ones the exporter was told about).
+   */
+  truth(hub: string, only?: (notificationId: string) => boolean): {
     outcomes: Map<string, number>;
     finalStates: Map<string, number>;
     unfinished: number;
@@ -137,7 +149,7 @@ export class NotificationHubsSimulator {
     const finalStates = new Map<string, number>();
     let unfinished = 0;
     for (const message of this.messages.values()) {
-      if (message.hub !== hub) continue;
+      if (message.hub !== hub || (only && !only(message.notificationId))) continue;
       const finished = finishesAt(message.plan, message.createdAt);
       if (finished === undefined) {
         unfinished += 1;
@@ -300,6 +312,11 @@ export class NotificationHubsSimulator {
     log: (status: number | 'reset') => void,
     proceed: () => void,
   ): void {
+    if (isBodyFault(fault)) {
+      log(fault.kind === 'body' ? (fault.status ?? 200) : 200);
+      applyBodyFault(fault, response, { contentType: 'application/xml; charset=utf-8', hugePrefix: hugeXmlPrefix, hugeFiller: '<!-- padding -->', hugeSuffix: '</Tags></NotificationDetails>', slowPrefix: '<?xml version="1.0" encoding="utf-8"?>' });
+      return;
+    }
     switch (fault.kind) {
       case 'status': {
         log(fault.status);
@@ -323,6 +340,10 @@ export class NotificationHubsSimulator {
     }
   }
 }
+
+const hugeXmlPrefix =
+  '<?xml version="1.0" encoding="utf-8"?><NotificationDetails xmlns="http://schemas.microsoft.com/netservices/2010/10/servicebus/connect">' +
+  '<State>Completed</State><Tags>';
 
 /** One record per failed device: every outcome but Success, Skipped and NoTargets. */
 function errorRecords(plan: MessagePlan): { platform: string; error: string }[] {

@@ -45,6 +45,8 @@ const operations = { details: 'get_notification_details', probe: 'probe' } as co
 export class HubPoller {
   private readonly queue = new DueQueue<TrackedMessage>();
   private readonly inFlight = new Set<Promise<void>>();
+  /** Answers waiting for their group commit; their request slots are already free for the next request. */
+  private readonly writes = new Set<Promise<void>>();
   private readonly countsByState = new Map<TrackedState, number>();
   private readonly health: SourceHealth;
   private readonly random: () => number;
@@ -99,9 +101,9 @@ export class HubPoller {
     await this.whenIdle();
   }
 
-  /** Resolves once no request is in flight (tests move a manual clock, then wait for this). */
+  /** Resolves once no request (nor its write) is in flight (tests move a manual clock, then wait for this). */
   async whenIdle(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    while (this.inFlight.size > 0 || this.writes.size > 0) await Promise.allSettled([...this.inFlight, ...this.writes]);
   }
 
   private pump(): void {
@@ -175,20 +177,20 @@ export class HubPoller {
       this.health.recordValidAnswer();
       const decision = this.decide(message, { kind: 'not_found', status: 404 }, now);
       decision.outcome.lastStatus = result.code;
-      this.commit(message, decision, now);
+      this.commitInBackground(message, decision, now);
       return;
     }
     if (result instanceof UpstreamError) {
       this.health.recordFailure(result, { notificationId: message.notificationId });
       if (now >= message.acceptedAt + this.options.target.maxAgeMilliseconds) {
-        this.commit(message, expireDecision({ ...message, attempts: message.attempts + 1 }, now, 'max_age', result.code), now);
+        this.commitInBackground(message, expireDecision({ ...message, attempts: message.attempts + 1 }, now, 'max_age', result.code), now);
       } else {
         this.retryLater(message, now);
       }
       return;
     }
     this.health.recordValidAnswer();
-    this.commit(message, this.decide(message, result, now), now);
+    this.commitInBackground(message, this.decide(message, result, now), now);
   }
 
   private decide(message: TrackedMessage, answer: TelemetryAnswer, now: number): PollDecision {
@@ -204,14 +206,29 @@ export class HubPoller {
     this.lastSweepAt = now;
     const maxAge = this.options.target.maxAgeMilliseconds;
     for (const message of this.queue.removeWhere((candidate) => now >= candidate.acceptedAt + maxAge)) {
-      this.commit(message, expireDecision(message, now, 'max_age', 'unanswered'), now);
+      this.commitInBackground(message, expireDecision(message, now, 'max_age', 'unanswered'), now);
     }
   }
 
+  /**
+   * Commits without holding the request slot, so the next request goes out while this answer waits
+   * for the store's group commit (one transaction, one fsync, for the answers that arrive together).
+   * The message is back in the queue only once committed; whenIdle() and stop() wait for the write.
+   */
+  private commitInBackground(message: TrackedMessage, decision: PollDecision, now: number): void {
+    const write = this.commit(message, decision, now)
+      .catch((error: unknown) => this.options.logger.error({ target: this.name, error: String(error) }, 'poll loop error'))
+      .finally(() => {
+        this.writes.delete(write);
+        this.pump();
+      });
+    this.writes.add(write);
+  }
+
   /** Persists the decision, then (only after the commit) applies it to the in-memory message. */
-  private commit(message: TrackedMessage, decision: PollDecision, now: number): void {
+  private async commit(message: TrackedMessage, decision: PollDecision, now: number): Promise<void> {
     try {
-      this.options.store.recordPoll(decision.outcome);
+      await this.options.store.recordPollSoon(decision.outcome);
     } catch (error) {
       this.options.logger.error(
         { target: this.name, notificationId: message.notificationId, error: String(error) },

@@ -23,9 +23,13 @@ export interface SourceHealthOptions {
  * answer means for `source_up`, `source_last_success_timestamp_seconds` and back-off, and logs each
  * change of condition once. Sources only throw typed errors; this decides what they mean.
  */
+/** Unusable documents in a row (no valid answer between) after which the upstream itself counts as failing. */
+export const bodyErrorsBeforeBackoff = 3;
+
 export class SourceHealth {
   private condition: HealthCondition = 'unknown';
   private consecutiveFailures = 0;
+  private consecutiveBodyErrors = 0;
   private pauseEnd = 0;
   private readonly labels: { source: string; target: string };
 
@@ -67,6 +71,7 @@ export class SourceHealth {
     if (!this.healthy) this.options.logger.info({ target: this.labels.target, after: this.condition }, 'upstream answers again');
     this.condition = 'up';
     this.consecutiveFailures = 0;
+    this.consecutiveBodyErrors = 0;
     this.pauseEnd = 0;
   }
 
@@ -74,9 +79,12 @@ export class SourceHealth {
   recordFailure(error: UpstreamError, context: Record<string, unknown> = {}): void {
     this.options.metrics.sourceUp.set(this.labels, 0);
     if (error instanceof UpstreamBodyError) {
-      // A bad document is about that answer, not the upstream: no pause, a warning each time.
+      // A bad document is about that answer, not the upstream: a warning each time, and no pause...
       this.options.logger.warn({ target: this.labels.target, ...context, error: error.message }, 'unusable upstream answer');
-      return;
+      this.consecutiveBodyErrors += 1;
+      // ...unless nothing but bad documents comes back (a broken proxy, a 50 MB error page, a hostile
+      // server): then the upstream is failing, and it is backed off like a 5xx.
+      if (this.consecutiveBodyErrors < bodyErrorsBeforeBackoff) return;
     }
     this.consecutiveFailures += 1;
     const { condition, pause, level, text } = this.classify(error);
