@@ -8,7 +8,8 @@ import { metricNames, sourceLabels } from '../../metrics/names.js';
 import { DueQueue } from '../../tracking/due-queue.js';
 import type { PendingErrorDetails } from '../../tracking/error-details-store.js';
 import type { TrackingStore } from '../../tracking/store.js';
-import type { Clock, TimerHandle } from '../../time/clock.js';
+import type { Clock } from '../../time/clock.js';
+import { WakeTimer } from '../../time/wake-timer.js';
 import { readLimitedBody } from '../shared/read-body.js';
 import { backoff } from '../shared/source-health.js';
 import { classifyTransportError } from '../shared/transport-errors.js';
@@ -40,11 +41,11 @@ export class ErrorDetailsFetcher {
   private readonly queue = new DueQueue<PendingErrorDetails>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly agent: Agent;
-  private timer: TimerHandle | undefined;
-  private timerDueAt = Number.POSITIVE_INFINITY;
+  private readonly wake: WakeTimer;
   private running = false;
 
   constructor(private readonly options: ErrorDetailsFetcherOptions) {
+    this.wake = new WakeTimer(options.clock, () => this.pump());
     const timeout = options.target.requestTimeoutMilliseconds;
     this.agent = new Agent({ connections: concurrency, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: Math.min(timeout, 10_000) });
   }
@@ -61,7 +62,7 @@ export class ErrorDetailsFetcher {
 
   async stop(): Promise<void> {
     this.running = false;
-    this.timer?.cancel();
+    this.wake.cancel();
     await this.whenIdle();
     await this.agent.close();
   }
@@ -86,18 +87,7 @@ export class ErrorDetailsFetcher {
       this.inFlight.add(task);
     }
     const nextDue = this.queue.peek()?.nextPollAt;
-    if (nextDue !== undefined && nextDue > now) this.wakeAt(nextDue);
-  }
-
-  private wakeAt(dueAt: number): void {
-    if (this.timer && this.timerDueAt <= dueAt) return;
-    this.timer?.cancel();
-    this.timerDueAt = dueAt;
-    this.timer = this.options.clock.setTimer(() => {
-      this.timer = undefined;
-      this.timerDueAt = Number.POSITIVE_INFINITY;
-      this.pump();
-    }, dueAt - this.options.clock.now());
+    if (nextDue !== undefined && nextDue > now) this.wake.wakeAt(nextDue);
   }
 
   private async fetch(details: PendingErrorDetails): Promise<void> {

@@ -8,7 +8,8 @@ import type { TrackingStore } from '../../tracking/store.js';
 import { isFailureOutcome } from '../../metrics/outcome-classes.js';
 import type { PendingErrorDetails } from '../../tracking/error-details-store.js';
 import { outcomeCountKey, splitOutcomeCountKey, type TrackedMessage, type TrackedState } from '../../tracking/types.js';
-import type { Clock, TimerHandle } from '../../time/clock.js';
+import type { Clock } from '../../time/clock.js';
+import { WakeTimer } from '../../time/wake-timer.js';
 import { backoff, SourceHealth } from '../shared/source-health.js';
 import { UpstreamError, UpstreamHttpError } from '../shared/upstream-errors.js';
 import type { TelemetryAnswer } from './client.js';
@@ -51,13 +52,13 @@ export class HubPoller {
   private readonly health: SourceHealth;
   private readonly random: () => number;
   private readonly probeInterval: number;
-  private timer: TimerHandle | undefined;
-  private timerDueAt = Number.POSITIVE_INFINITY;
+  private readonly wake: WakeTimer;
   private running = false;
   private lastRequestAt = Number.NEGATIVE_INFINITY;
   private lastSweepAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: HubPollerOptions) {
+    this.wake = new WakeTimer(options.clock, () => this.pump());
     this.health = new SourceHealth({
       source: sourceLabels.azureNotificationHubs,
       target: options.target.name,
@@ -96,8 +97,7 @@ export class HubPoller {
   /** Stops taking new work and waits for requests in flight (and their writes) to finish. */
   async stop(): Promise<void> {
     this.running = false;
-    this.timer?.cancel();
-    this.timer = undefined;
+    this.wake.cancel();
     await this.whenIdle();
   }
 
@@ -111,7 +111,7 @@ export class HubPoller {
     const now = this.options.clock.now();
     this.expireOverdueWhileFailing(now);
     if (now < this.health.pausedUntil) {
-      this.wakeAt(this.health.pausedUntil);
+      this.wake.wakeAt(this.health.pausedUntil);
       return;
     }
     // While the hub is failing, one request at a time probes whether it is back.
@@ -127,7 +127,7 @@ export class HubPoller {
     }
     // Work already due waits for a request in flight to finish (which pumps again), not for a timer.
     const wakeTimes = [this.queue.peek()?.nextPollAt ?? Number.POSITIVE_INFINITY, this.lastRequestAt + this.probeInterval];
-    this.wakeAt(Math.min(...wakeTimes.filter((time) => time > now)));
+    this.wake.wakeAt(Math.min(...wakeTimes.filter((time) => time > now)));
   }
 
   private launch(work: () => Promise<void>): void {
@@ -141,17 +141,6 @@ export class HubPoller {
         this.pump();
       });
     this.inFlight.add(task);
-  }
-
-  private wakeAt(dueAt: number): void {
-    if (!Number.isFinite(dueAt) || (this.timer && this.timerDueAt <= dueAt)) return;
-    this.timer?.cancel();
-    this.timerDueAt = dueAt;
-    this.timer = this.options.clock.setTimer(() => {
-      this.timer = undefined;
-      this.timerDueAt = Number.POSITIVE_INFINITY;
-      this.pump();
-    }, dueAt - this.options.clock.now());
   }
 
   private async probe(): Promise<void> {
