@@ -1,7 +1,7 @@
 import type { Clock, TimerHandle } from './clock.js';
 
 /**
- * One timer for a due-queue: armed for the earliest time asked, never re-armed for a later one,
+ * One timer for a due-queue (times on the monotonic clock): armed for the earliest time asked, never re-armed for a later one,
  * calling `onWake` once when it fires. Shared by the poll loop and the error-details fetcher.
  */
 export class WakeTimer {
@@ -21,7 +21,7 @@ export class WakeTimer {
       this.timer = undefined;
       this.dueAt = Number.POSITIVE_INFINITY;
       this.onWake();
-    }, dueAt - this.clock.now());
+    }, dueAt - this.clock.monotonic());
   }
 
   cancel(): void {

@@ -18,6 +18,8 @@ export interface TrackedMessage {
   notFoundCount: number;
   /** Consecutive answers with the same non-terminal state; spaces re-polls out. Not persisted. */
   unchangedCount: number;
+  /** Consecutive failed requests for this message (the hub's own back-off comes first). Not persisted. */
+  failedPolls?: number;
   firstFoundAt?: number;
   /** Last counts seen, keyed by `outcomeCountKey(platform, outcome)` with the upstream outcome name. */
   lastCounts: Map<string, bigint>;

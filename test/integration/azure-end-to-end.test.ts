@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MessagePlan } from '../../src/simulator/notification-hubs/message-plan.js';
 import { Harness } from '../support/harness.js';
 import { groupBy, sumOf, type Sample } from '../support/prometheus-text.js';
+import { probeNotificationId } from '../../src/sources/azure-notification-hubs/poller.js';
 
 const target = 'orders-target';
 const plans: Record<string, MessagePlan> = {
@@ -86,7 +87,7 @@ describe('Azure Notification Hubs end to end on the simulator', () => {
     expect(sumOf(samples, 'push_notification_tracked_messages', { target, state: 'Pending' })).toBe(7);
     expectConservation(samples);
     // Nobody is asked before 10 s have passed since intake.
-    expect(simulator.requests.filter((request) => request.notificationId !== 'push-notification-exporter-probe')).toEqual([]);
+    expect(simulator.requests.filter((request) => request.notificationId !== probeNotificationId)).toEqual([]);
 
     await harness.advance(10_000);
     samples = await harness.scrape();

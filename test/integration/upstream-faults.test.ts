@@ -3,9 +3,10 @@ import type { MessagePlan } from '../../src/simulator/notification-hubs/message-
 import type { SimulatorFault } from '../../src/simulator/notification-hubs/server.js';
 import { Harness } from '../support/harness.js';
 import { groupBy, sumOf } from '../support/prometheus-text.js';
+import { probeNotificationId } from '../../src/sources/azure-notification-hubs/poller.js';
 
 const target = 'orders-target';
-const probeId = 'push-notification-exporter-probe';
+const probeId = probeNotificationId;
 const plan: MessagePlan = {
   notReadyMilliseconds: 1_000,
   enqueuedMilliseconds: 500,

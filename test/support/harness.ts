@@ -10,7 +10,7 @@ import { EverliveSimulator } from '../../src/simulator/everlive/server.js';
 import { NotificationHubsSimulator } from '../../src/simulator/notification-hubs/server.js';
 import type { RunSummary } from '../../src/sources/everlive/poller.js';
 import { seededRandom } from '../../src/simulator/random.js';
-import { ManualClock } from '../../src/time/clock.js';
+import { ManualClock, SteppableClock } from '../../src/time/clock.js';
 import { parsePrometheusText, type Sample } from './prometheus-text.js';
 
 export const intakeToken = 'integration-test-token-0123456789';
@@ -41,6 +41,8 @@ export const everliveAppId = 'app-123';
  */
 export class Harness {
   readonly clock = new ManualClock(Date.UTC(2026, 2, 1, 12, 0, 0));
+  /** The exporter's view of the clock: its wall clock can be stepped alone (the upstreams' is not). */
+  readonly exporterClock = new SteppableClock(this.clock);
   readonly logLines: Record<string, unknown>[] = [];
   readonly folder: string;
   simulator!: NotificationHubsSimulator;
@@ -114,7 +116,7 @@ export class Harness {
     this.exporter = await startExporter({
       config: parseConfig(this.configYaml()),
       logger: createLogger({ level: 'debug', destination }),
-      clock: this.clock,
+      clock: this.exporterClock,
       random: seededRandom(11),
       processMetrics: false,
       startEverlive: false,

@@ -18,6 +18,8 @@ export interface SimulatedHub {
 export type SimulatorFault =
   | { kind: 'status'; status: number; retryAfterSeconds?: number; retryAfterMilliseconds?: number }
   | { kind: 'delay'; milliseconds: number }
+  /** Keeps the request waiting until releaseHeld(), then answers it normally (requests in flight together). */
+  | { kind: 'hold' }
   | { kind: 'malformed' }
   | { kind: 'reset' }
   | BodyFault;
@@ -35,6 +37,8 @@ export interface SimulatorRequest {
   hub: string;
   notificationId?: string;
   status: number | 'reset';
+  /** It came while an answered Retry-After was still running (a client that ignores it). */
+  duringRetryAfter?: boolean;
 }
 
 interface SimulatedMessage {
@@ -71,6 +75,9 @@ export class NotificationHubsSimulator {
   readonly requests: SimulatorRequest[] = [];
   private readonly messages = new Map<string, SimulatedMessage>();
   private readonly faults = new Map<string, { fault: SimulatorFault; remaining: number }[]>();
+  /** Per hub: the end of the last Retry-After answered. Like the service, it throttles until then. */
+  private readonly retryAfterEnds = new Map<string, number>();
+  private held: (() => void)[] = [];
   private readonly hubs: Map<string, Map<string, string>>;
   private readonly clock: Clock;
   private readonly random: () => number;
@@ -204,6 +211,18 @@ export class NotificationHubsSimulator {
     );
   }
 
+  /** Answers every request held by a `hold` fault; returns how many. */
+  releaseHeld(): number {
+    const held = this.held;
+    this.held = [];
+    for (const proceed of held) proceed();
+    return held.length;
+  }
+
+  get heldCount(): number {
+    return this.held.length;
+  }
+
   requestsFor(notificationId: string): SimulatorRequest[] {
     return this.requests.filter((request) => request.notificationId === notificationId);
   }
@@ -240,9 +259,17 @@ export class NotificationHubsSimulator {
       log(400);
       return sendError(response, 400, 'api-version query parameter and x-ms-version header are required');
     }
+    const retryAfterEnd = this.retryAfterEnds.get(hub.toLowerCase()) ?? Number.NEGATIVE_INFINITY;
+    if (this.clock.now() < retryAfterEnd) {
+      // Still throttled: the service answers 429 again, and the request counts against the client.
+      this.requests.push({ at: this.clock.now(), method: request.method ?? 'GET', hub, notificationId, status: 429, duringRetryAfter: true });
+      return sendError(response, 429, 'Request rate is too high (still within Retry-After)', {
+        'retry-after': String(Math.ceil((retryAfterEnd - this.clock.now()) / 1000)),
+      });
+    }
     const fault = this.takeFault(hub);
     if (fault) {
-      this.applyFault(fault, response, log, () => this.route(request, response, hub, notificationId, log));
+      this.applyFault(hub, fault, response, log, () => this.route(request, response, hub, notificationId, log));
       return;
     }
     this.route(request, response, hub, notificationId, log);
@@ -307,6 +334,7 @@ export class NotificationHubsSimulator {
   }
 
   private applyFault(
+    hub: string,
     fault: SimulatorFault,
     response: ServerResponse,
     log: (status: number | 'reset') => void,
@@ -323,10 +351,18 @@ export class NotificationHubsSimulator {
         const headers: Record<string, string> = {};
         if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
         if (fault.retryAfterMilliseconds !== undefined) headers['x-ms-retry-after-ms'] = String(fault.retryAfterMilliseconds);
+        const retryAfter = fault.retryAfterMilliseconds ?? (fault.retryAfterSeconds === undefined ? undefined : fault.retryAfterSeconds * 1000);
+        if (retryAfter !== undefined && fault.status >= 429) {
+          const end = Math.max(this.retryAfterEnds.get(hub.toLowerCase()) ?? 0, this.clock.now() + retryAfter);
+          this.retryAfterEnds.set(hub.toLowerCase(), end);
+        }
         return sendError(response, fault.status, `Injected fault ${fault.status}`, headers);
       }
       case 'delay':
         setTimeout(proceed, fault.milliseconds).unref();
+        return;
+      case 'hold':
+        this.held.push(proceed);
         return;
       case 'malformed':
         log(200);

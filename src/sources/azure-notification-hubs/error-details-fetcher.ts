@@ -8,7 +8,7 @@ import { metricNames, sourceLabels } from '../../metrics/names.js';
 import { DueQueue } from '../../tracking/due-queue.js';
 import type { PendingErrorDetails } from '../../tracking/error-details-store.js';
 import type { TrackingStore } from '../../tracking/store.js';
-import type { Clock } from '../../time/clock.js';
+import { monotonicToWall, wallToMonotonic, type Clock } from '../../time/clock.js';
 import { WakeTimer } from '../../time/wake-timer.js';
 import { readLimitedBody } from '../shared/read-body.js';
 import { backoff } from '../shared/source-health.js';
@@ -50,8 +50,13 @@ export class ErrorDetailsFetcher {
     this.agent = new Agent({ connections: concurrency, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: Math.min(timeout, 10_000) });
   }
 
+  /** Takes fetches with wall-clock times (as stored); the queue runs on the monotonic clock. */
   add(pending: Iterable<PendingErrorDetails>): void {
-    for (const details of pending) this.queue.push(details);
+    for (const details of pending) {
+      details.nextPollAt = wallToMonotonic(this.options.clock, details.nextPollAt);
+      details.firstSeenAt = wallToMonotonic(this.options.clock, details.firstSeenAt);
+      this.queue.push(details);
+    }
     this.pump();
   }
 
@@ -73,7 +78,7 @@ export class ErrorDetailsFetcher {
 
   private pump(): void {
     if (!this.running) return;
-    const now = this.options.clock.now();
+    const now = this.options.clock.monotonic();
     while (this.inFlight.size < concurrency) {
       const next = this.queue.peek();
       if (!next || next.nextPollAt > now) break;
@@ -101,7 +106,7 @@ export class ErrorDetailsFetcher {
     }
     details.attempts += 1;
     const result = await this.get(check.url);
-    const now = this.options.clock.now();
+    const now = this.options.clock.monotonic();
     if (result.body !== undefined) {
       const { records, invalid } = parsePnsFeedback(result.body);
       const counted = store.errorDetails.recordFetched(details, records, (record) => this.increment(record));
@@ -115,7 +120,7 @@ export class ErrorDetailsFetcher {
     }
     // 404 until the blob is written, or a passing error: ask again later.
     details.nextPollAt = now + backoff(details.attempts, 30_000, 10 * 60_000);
-    store.errorDetails.recordAttempt(details, 'pending', result.code);
+    store.errorDetails.recordAttempt({ ...details, nextPollAt: monotonicToWall(this.options.clock, details.nextPollAt) }, 'pending', result.code);
     this.queue.push(details);
   }
 

@@ -9,6 +9,8 @@ import type { NotificationState } from './notification-state.js';
  */
 export const minimumPollGapMilliseconds = 10_000;
 export const firstPollDelayMilliseconds = 10_000;
+/** The longest gap the schedule itself leaves between two polls of a message (Scheduled, back-off). */
+export const maximumPollGapMilliseconds = 5 * 60_000;
 
 export function delayAfterNotFound(notFoundCount: number): number {
   // 10 s, 20 s, 40 s, then every 60 s.
@@ -19,9 +21,9 @@ export function delayAfterState(state: NotificationState, unchangedCount: number
   switch (state) {
     case 'Scheduled':
       // Scheduled sends can be hours or days away; checking every 5 minutes is plenty.
-      return 5 * 60_000;
+      return maximumPollGapMilliseconds;
     case 'Unknown':
-      return Math.min(30_000 * 2 ** unchangedCount, 5 * 60_000);
+      return Math.min(30_000 * 2 ** unchangedCount, maximumPollGapMilliseconds);
     default:
       // Enqueued and Processing: 10 s, 15 s, 22.5 s ... up to a minute.
       return Math.min(minimumPollGapMilliseconds * 1.5 ** unchangedCount, 60_000);

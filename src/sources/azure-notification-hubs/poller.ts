@@ -7,14 +7,14 @@ import { DueQueue } from '../../tracking/due-queue.js';
 import type { TrackingStore } from '../../tracking/store.js';
 import { isFailureOutcome } from '../../metrics/outcome-classes.js';
 import type { PendingErrorDetails } from '../../tracking/error-details-store.js';
-import { outcomeCountKey, splitOutcomeCountKey, type TrackedMessage, type TrackedState } from '../../tracking/types.js';
-import type { Clock } from '../../time/clock.js';
+import { outcomeCountKey, splitOutcomeCountKey, type PollOutcome, type TrackedMessage, type TrackedState } from '../../tracking/types.js';
+import { monotonicToWall, wallToMonotonic, type Clock } from '../../time/clock.js';
 import { WakeTimer } from '../../time/wake-timer.js';
 import { backoff, SourceHealth } from '../shared/source-health.js';
 import { UpstreamError, UpstreamHttpError } from '../shared/upstream-errors.js';
 import type { TelemetryAnswer } from './client.js';
 import { computePollOutcome, expireDecision, type PollDecision } from './poll-outcome.js';
-import { withJitter } from './poll-schedule.js';
+import { maximumPollGapMilliseconds, withJitter } from './poll-schedule.js';
 
 export interface TelemetryClient {
   getNotificationDetails(notificationId: string): Promise<TelemetryAnswer>;
@@ -35,13 +35,21 @@ export interface HubPollerOptions {
   onErrorDetails?: (pending: PendingErrorDetails) => void;
 }
 
-const probeNotificationId = 'push-notification-exporter-probe';
+/**
+ * The idle probe asks for an ID shaped like the hub's own (digits, a dash, a GUID) that no send ever
+ * returned. The hub answers 404 (or, for an ID it finds malformed, 400): either is the hub answering.
+ */
+export const probeNotificationId = '1000000000000000000-00000000-0000-4000-8000-000000000000';
 const operations = { details: 'get_notification_details', probe: 'probe' } as const;
 
 /**
  * The poll loop of one hub: a due-queue of tracked messages, at most `concurrency` requests in
  * flight, one timer for the earliest due message. It decides what each answer means: counting
  * (through the store, in one transaction per answer), retries, expiry, back-off and source health.
+ *
+ * Times in the queue (acceptedAt, nextPollAt, firstFoundAt) are on the monotonic clock, so a step of
+ * the wall clock neither stalls polling nor expires messages early; they are converted from the
+ * store's wall-clock times in add() and back in commit().
  */
 export class HubPoller {
   private readonly queue = new DueQueue<TrackedMessage>();
@@ -81,8 +89,18 @@ export class HubPoller {
     return this.countsByState;
   }
 
+  /**
+   * Takes messages as the store holds them (wall-clock times) and schedules them. A wall clock
+   * stepped back while the exporter was down would put stored times in the future: no message
+   * waits longer than the longest gap of the schedule, and none was accepted after now.
+   */
   add(messages: Iterable<TrackedMessage>): void {
+    const now = this.options.clock.monotonic();
+    const toMonotonic = (wall: number) => Math.min(wallToMonotonic(this.options.clock, wall), now);
     for (const message of messages) {
+      message.acceptedAt = toMonotonic(message.acceptedAt);
+      message.nextPollAt = Math.min(wallToMonotonic(this.options.clock, message.nextPollAt), now + maximumPollGapMilliseconds);
+      if (message.firstFoundAt !== undefined) message.firstFoundAt = toMonotonic(message.firstFoundAt);
       this.queue.push(message);
       this.adjustCount(message.state, 1);
     }
@@ -108,7 +126,7 @@ export class HubPoller {
 
   private pump(): void {
     if (!this.running) return;
-    const now = this.options.clock.now();
+    const now = this.options.clock.monotonic();
     this.expireOverdueWhileFailing(now);
     if (now < this.health.pausedUntil) {
       this.wake.wakeAt(this.health.pausedUntil);
@@ -131,7 +149,7 @@ export class HubPoller {
   }
 
   private launch(work: () => Promise<void>): void {
-    this.lastRequestAt = this.options.clock.now();
+    this.lastRequestAt = this.options.clock.monotonic();
     const task = work()
       .catch((error: unknown) => {
         this.options.logger.error({ target: this.name, error: String(error) }, 'poll loop error');
@@ -143,34 +161,37 @@ export class HubPoller {
     this.inFlight.add(task);
   }
 
+  /** Exactly as a poll judges it: 404 and 400 are the hub answering about the ID. */
   private async probe(): Promise<void> {
+    const round = this.health.round;
     const result = await this.health.request(operations.probe, () => this.options.client.getNotificationDetails(probeNotificationId));
-    if (result instanceof UpstreamError) this.health.recordFailure(result);
-    else this.health.recordValidAnswer();
+    if (result instanceof UpstreamError && !isMalformedIdAnswer(result)) this.health.recordFailure(result, {}, round);
+    else this.health.recordValidAnswer(round);
   }
 
   private async poll(message: TrackedMessage): Promise<void> {
+    const round = this.health.round;
     let result: TelemetryAnswer | UpstreamError;
     try {
       result = await this.health.request(operations.details, () => this.options.client.getNotificationDetails(message.notificationId));
     } catch (error) {
       // Not an upstream answer at all (a bug): keep the message, try again later.
       this.options.logger.error({ target: this.name, notificationId: message.notificationId, error: String(error) }, 'poll failed unexpectedly');
-      this.retryLater(message, this.options.clock.now());
+      this.retryLater(message, this.options.clock.monotonic());
       return;
     }
-    const now = this.options.clock.now();
-    if (result instanceof UpstreamHttpError && result.status === 400) {
+    const now = this.options.clock.monotonic();
+    if (isMalformedIdAnswer(result)) {
       // The hub answered, about this ID: it calls it malformed. Handle it like "not found", so the
       // not-found deadline ends it; the hub itself is fine.
-      this.health.recordValidAnswer();
+      this.health.recordValidAnswer(round);
       const decision = this.decide(message, { kind: 'not_found', status: 404 }, now);
       decision.outcome.lastStatus = result.code;
       this.commitInBackground(message, decision, now);
       return;
     }
     if (result instanceof UpstreamError) {
-      this.health.recordFailure(result, { notificationId: message.notificationId });
+      this.health.recordFailure(result, { notificationId: message.notificationId }, round);
       if (now >= message.acceptedAt + this.options.target.maxAgeMilliseconds) {
         this.commitInBackground(message, expireDecision({ ...message, attempts: message.attempts + 1 }, now, 'max_age', result.code), now);
       } else {
@@ -178,7 +199,7 @@ export class HubPoller {
       }
       return;
     }
-    this.health.recordValidAnswer();
+    this.health.recordValidAnswer(round);
     this.commitInBackground(message, this.decide(message, result, now), now);
   }
 
@@ -217,7 +238,7 @@ export class HubPoller {
   /** Persists the decision, then (only after the commit) applies it to the in-memory message. */
   private async commit(message: TrackedMessage, decision: PollDecision, now: number): Promise<void> {
     try {
-      await this.options.store.recordPollSoon(decision.outcome);
+      await this.options.store.recordPollSoon(this.toWallClock(decision.outcome));
     } catch (error) {
       this.options.logger.error(
         { target: this.name, notificationId: message.notificationId, error: String(error) },
@@ -230,6 +251,7 @@ export class HubPoller {
     this.recordExemplars(message.notificationId, decision, now);
     const previousState = message.state;
     Object.assign(message, decision.message);
+    message.failedPolls = 0;
     for (const update of decision.outcome.countUpdates) {
       message.lastCounts.set(outcomeCountKey(update.platform, update.outcome), update.count);
     }
@@ -243,8 +265,8 @@ export class HubPoller {
           notificationId: message.notificationId,
           uri: errorDetails.uri,
           attempts: 0,
-          nextPollAt: errorDetails.fetchAt,
-          firstSeenAt: now,
+          nextPollAt: monotonicToWall(this.options.clock, errorDetails.fetchAt),
+          firstSeenAt: monotonicToWall(this.options.clock, now),
         });
       }
       return;
@@ -256,7 +278,7 @@ export class HubPoller {
   /** Failure outcomes and durations point at this message in OpenMetrics scrapes. */
   private recordExemplars(notificationId: string, decision: PollDecision, now: number): void {
     const { exemplars } = this.options.metrics;
-    const timestamp = now / 1000;
+    const timestamp = monotonicToWall(this.options.clock, now) / 1000;
     for (const increment of decision.outcome.counterIncrements) {
       if (increment.family === metricNames.outcomes && !isFailureOutcome(increment.labels.outcome ?? '')) continue;
       exemplars.set(increment.family, increment.labels, { notificationId, value: increment.value, timestamp });
@@ -293,12 +315,30 @@ export class HubPoller {
     }
   }
 
-  /** An error answer: the message keeps its place in line, after the hub's pause or its own back-off. */
+  /**
+   * An error answer: the message keeps its place in line, after the hub's pause or its own back-off.
+   * The message's own back-off starts at the hub's first step, so after one failed burst the hub is
+   * asked again within seconds; only a message that keeps failing on its own waits longer.
+   */
   private retryLater(message: TrackedMessage, now: number): void {
     message.attempts += 1;
-    const delay = withJitter(backoff(message.attempts, 10_000, 5 * 60_000), this.random);
+    message.failedPolls = (message.failedPolls ?? 0) + 1;
+    const delay = withJitter(backoff(message.failedPolls, 5_000, 5 * 60_000), this.random);
     message.nextPollAt = Math.max(this.health.pausedUntil, now + delay);
     this.queue.push(message);
+  }
+
+  /** The decision's times as the store keeps and shows them: wall-clock. */
+  private toWallClock(outcome: PollOutcome): PollOutcome {
+    const wall = (time: number): number => monotonicToWall(this.options.clock, time);
+    return {
+      ...outcome,
+      polledAt: wall(outcome.polledAt),
+      nextPollAt: outcome.nextPollAt === null ? null : wall(outcome.nextPollAt),
+      firstFoundAt: outcome.firstFoundAt === undefined ? undefined : wall(outcome.firstFoundAt),
+      finished: outcome.finished && { ...outcome.finished, at: wall(outcome.finished.at) },
+      errorDetails: outcome.errorDetails && { ...outcome.errorDetails, fetchAt: wall(outcome.errorDetails.fetchAt) },
+    };
   }
 
   private adjustCount(state: TrackedState, change: number): void {
@@ -306,4 +346,9 @@ export class HubPoller {
     if (count === 0) this.countsByState.delete(state);
     else this.countsByState.set(state, count);
   }
+}
+
+/** A 400 about one ID: the hub is up and calls that ID malformed. */
+function isMalformedIdAnswer(result: TelemetryAnswer | UpstreamError): result is UpstreamHttpError {
+  return result instanceof UpstreamHttpError && result.status === 400;
 }

@@ -107,7 +107,7 @@ export class EverlivePoller {
   private async run(): Promise<RunSummary> {
     const summary: RunSummary = { pages: 0, notifications: 0, invalid: 0 };
     const { target, store, clock } = this.options;
-    if (clock.now() < this.health.pausedUntil) return { ...summary, skipped: 'paused' };
+    if (clock.monotonic() < this.health.pausedUntil) return { ...summary, skipped: 'paused' };
     const cursor = store.everlive.cursorOrInitial(target.name, clock.now() - target.initialLookbackMilliseconds, clock.now());
     const lowerBound = new Date(cursor - target.overlapMilliseconds).toISOString();
     // The first page asks for everything modified since the lower bound; each next page continues

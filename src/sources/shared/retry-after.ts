@@ -18,7 +18,11 @@ export function retryAfterMilliseconds(
   if (!retryAfter) return undefined;
   if (/^\d+$/.test(retryAfter)) return capped(Number(retryAfter) * 1000);
   const date = Date.parse(retryAfter);
-  return Number.isNaN(date) ? undefined : capped(Math.max(0, date - now));
+  if (Number.isNaN(date)) return undefined;
+  // An HTTP date is the server's clock: measure it against the server's own Date header when there
+  // is one, so a skewed or stepped local clock does not stretch or cancel the pause.
+  const serverNow = Date.parse(firstHeader(headers.date) ?? '');
+  return capped(Math.max(0, date - (Number.isNaN(serverNow) ? now : serverNow)));
 }
 
 function capped(milliseconds: number): number {

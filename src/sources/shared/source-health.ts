@@ -18,26 +18,33 @@ export interface SourceHealthOptions {
   forbiddenText: string;
 }
 
+/** Unusable documents in a row (no valid answer between) after which the upstream itself counts as failing. */
+export const bodyErrorsBeforeBackoff = 3;
+
 /**
  * The poll loop's view of one upstream: records every request (count, duration), decides what an
  * answer means for `source_up`, `source_last_success_timestamp_seconds` and back-off, and logs each
  * change of condition once. Sources only throw typed errors; this decides what they mean.
+ *
+ * Answers are judged by *round*: a failure starts a new round (one step of back-off, one pause), and
+ * every request sent before it belongs to the round that failed. So a burst of answers that were in
+ * flight together is one step, not one per answer, and a valid answer to a request sent before the
+ * pause began does not end the pause (it says nothing about the upstream after it asked us to wait).
+ * Callers that send one request at a time need not pass rounds.
  */
-/** Unusable documents in a row (no valid answer between) after which the upstream itself counts as failing. */
-export const bodyErrorsBeforeBackoff = 3;
-
 export class SourceHealth {
   private condition: HealthCondition = 'unknown';
   private consecutiveFailures = 0;
   private consecutiveBodyErrors = 0;
-  private pauseEnd = 0;
+  private pauseEnd = Number.NEGATIVE_INFINITY;
+  private currentRound = 0;
   private readonly labels: { source: string; target: string };
 
   constructor(private readonly options: SourceHealthOptions) {
     this.labels = { source: options.source, target: options.target };
   }
 
-  /** No request to this upstream before this time (throttling, back-off). */
+  /** No request to this upstream before this time (throttling, back-off), on the monotonic clock. */
   get pausedUntil(): number {
     return this.pauseEnd;
   }
@@ -45,6 +52,11 @@ export class SourceHealth {
   /** True unless the upstream is failing: callers then send one request at a time. */
   get healthy(): boolean {
     return this.condition === 'up' || this.condition === 'unknown';
+  }
+
+  /** The round a request sent now belongs to; pass it back with its answer. */
+  get round(): number {
+    return this.currentRound;
   }
 
   /** Runs one request, counting it by operation and outcome code; errors come back as values. */
@@ -64,19 +76,20 @@ export class SourceHealth {
     return result;
   }
 
-  recordValidAnswer(): void {
+  recordValidAnswer(round = this.currentRound): void {
     const { sourceUp, sourceLastSuccess } = this.options.metrics;
-    sourceUp.set(this.labels, 1);
     sourceLastSuccess.set(this.labels, this.options.clock.now() / 1000);
+    // Sent before the latest failure: that failure is the newer word on the upstream.
+    if (round < this.currentRound) return;
+    sourceUp.set(this.labels, 1);
     if (!this.healthy) this.options.logger.info({ target: this.labels.target, after: this.condition }, 'upstream answers again');
     this.condition = 'up';
     this.consecutiveFailures = 0;
     this.consecutiveBodyErrors = 0;
-    this.pauseEnd = 0;
   }
 
   /** An invalid answer: source down, and for transport and HTTP errors a pause before the next try. */
-  recordFailure(error: UpstreamError, context: Record<string, unknown> = {}): void {
+  recordFailure(error: UpstreamError, context: Record<string, unknown> = {}, round = this.currentRound): void {
     this.options.metrics.sourceUp.set(this.labels, 0);
     if (error instanceof UpstreamBodyError) {
       // A bad document is about that answer, not the upstream: a warning each time, and no pause...
@@ -86,36 +99,47 @@ export class SourceHealth {
       // server): then the upstream is failing, and it is backed off like a 5xx.
       if (this.consecutiveBodyErrors < bodyErrorsBeforeBackoff) return;
     }
+    const now = this.options.clock.monotonic();
+    if (round < this.currentRound) {
+      // Part of a burst already counted: no new step, but an explicit longer Retry-After still holds.
+      const asked = error instanceof UpstreamHttpError ? error.retryAfterMilliseconds : undefined;
+      if (asked !== undefined) this.pauseEnd = Math.max(this.pauseEnd, now + asked);
+      return;
+    }
+    this.currentRound += 1;
     this.consecutiveFailures += 1;
     const { condition, pause, level, text } = this.classify(error);
-    this.pauseEnd = Math.max(this.pauseEnd, this.options.clock.now() + pause);
+    this.pauseEnd = Math.max(this.pauseEnd, now + pause);
     if (condition !== this.condition) {
       const detail = error instanceof UpstreamHttpError ? error.detail : undefined;
-      this.options.logger[level]({ target: this.labels.target, code: error.code, detail, retryInSeconds: pause / 1000 }, text);
+      const retryInSeconds = (this.pauseEnd - now) / 1000;
+      this.options.logger[level]({ target: this.labels.target, code: error.code, detail, retryInSeconds }, text);
     }
     this.condition = condition;
   }
 
   private classify(error: UpstreamError): { condition: HealthCondition; pause: number; level: 'error' | 'warn'; text: string } {
     const failures = this.consecutiveFailures;
+    const asked = error instanceof UpstreamHttpError ? error.retryAfterMilliseconds : undefined;
     if (error instanceof UpstreamHttpError) {
-      const { status, retryAfterMilliseconds } = error;
+      const { status } = error;
       if (status === 401) {
         return { condition: 'unauthorized', pause: backoff(failures, 30_000, 10 * 60_000), level: 'error', text: this.options.unauthorizedText };
       }
-      if (status === 403 && retryAfterMilliseconds === undefined) {
+      if (status === 403 && asked === undefined) {
         return { condition: 'forbidden', pause: backoff(failures, 30_000, 10 * 60_000), level: 'error', text: this.options.forbiddenText };
       }
       if (status === 429 || status === 503 || status === 403) {
         return {
           condition: 'throttled',
-          pause: retryAfterMilliseconds ?? backoff(failures, 5_000, 5 * 60_000),
+          pause: asked ?? backoff(failures, 5_000, 5 * 60_000),
           level: 'warn',
           text: 'upstream is throttling requests; slowing down',
         };
       }
     }
-    return { condition: 'failing', pause: backoff(failures, 1_000, 60_000), level: 'warn', text: 'upstream request failed; backing off' };
+    // 500, 502, 504, timeouts, network errors: a server that says when to come back is believed.
+    return { condition: 'failing', pause: asked ?? backoff(failures, 1_000, 60_000), level: 'warn', text: 'upstream request failed; backing off' };
   }
 }
 
