@@ -9,6 +9,7 @@ import { histogramBounds, metricNames, sourceLabels } from './metrics/names.js';
 import { createHttpApp } from './server/http-app.js';
 import { createExporterServer } from './server/http-server.js';
 import { WebSecurity } from './server/web-security.js';
+import { StorageGuard } from './storage-guard.js';
 import { NotificationHubsClient } from './sources/azure-notification-hubs/client.js';
 import { ErrorDetailsFetcher } from './sources/azure-notification-hubs/error-details-fetcher.js';
 import { notificationStates, terminalStates } from './sources/azure-notification-hubs/notification-state.js';
@@ -45,12 +46,16 @@ export interface RunningExporter {
   everlivePollers: readonly EverlivePoller[];
   /** Waits until no poll request is in flight on any hub. */
   whenIdle(): Promise<void>;
+  /** Why the state storage was lost while running (deleted, replaced), or undefined. */
+  storageProblem(): string | undefined;
   /** Re-reads the web config now if it changed (it is also checked periodically). */
   reloadWebConfig(): 'unchanged' | 'reloaded' | 'refused';
   stop(): Promise<void>;
 }
 
 const pruneIntervalMilliseconds = 60 * 60_000;
+/** How often the state file is checked to still be the one open (intake also checks before each 202). */
+const storageCheckIntervalMilliseconds = 5_000;
 const everliveMinimumRetention = 30 * 86_400_000;
 
 /** Opens the store, resumes tracking, starts the poll loops and the HTTP server. */
@@ -127,6 +132,14 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
 
   let ready = false;
   let stopping = false;
+  const stopWorkers = () => Promise.all([...pollers.values(), ...everlivePollers, ...fetchers.values()].map((worker) => worker.stop()));
+  const storageGuard = new StorageGuard({
+    check: () => store.storageProblem(),
+    clock,
+    logger,
+    intervalMilliseconds: storageCheckIntervalMilliseconds,
+    onLost: () => void stopWorkers(),
+  });
   const security = new WebSecurity(config.server.web);
   const app = createHttpApp({
     security,
@@ -135,12 +148,13 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     exemplars: metrics.exemplars,
     apiTokens: config.server.apiTokens,
     maxRequestBodyBytes: config.server.maxRequestBodyBytes,
-    isReady: () => ready && !stopping,
+    isReady: () => ready && !stopping && storageGuard.verify() === undefined,
     logger,
     version,
     store,
     targets: config.azureNotificationHubs,
     track: (messages) => distribute(messages, pollers),
+    storageProblem: () => storageGuard.verify(),
     now: () => clock.now(),
     firstPollDelayMilliseconds,
   });
@@ -166,6 +180,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   for (const poller of pollers.values()) poller.start();
   for (const fetcher of fetchers.values()) fetcher.start();
   if (options.startEverlive ?? true) for (const poller of everlivePollers) poller.start();
+  storageGuard.start();
   ready = true;
 
   const prune = () => {
@@ -196,11 +211,13 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
       // A poll may have handed a fetch over just now: wait for that too.
       await Promise.all([...pollers.values(), ...fetchers.values()].map((worker) => worker.whenIdle()));
     },
+    storageProblem: () => storageGuard.problem,
     reloadWebConfig: () => exporterServer.reloadWebConfig(),
     stop: async () => {
       if (stopping) return;
       stopping = true;
       clearInterval(pruneTimer);
+      storageGuard.stop();
       exporterServer.stopWatching();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

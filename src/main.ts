@@ -95,6 +95,12 @@ async function main(argv: string[]): Promise<number> {
   await waitForSignal();
   logger.info('stopping: finishing in-flight polls and writes');
   await exporter.stop();
+  const problem = exporter.storageProblem();
+  if (problem !== undefined) {
+    // Not a clean stop: what was acknowledged after the loss is gone. Say so to the supervisor too.
+    logger.error({ problem }, 'stopped after the state storage was lost');
+    return 1;
+  }
   logger.info('stopped');
   return 0;
 }

@@ -10,6 +10,8 @@ export interface IntakeDependencies {
   targets: readonly AzureNotificationHubTarget[];
   /** Hands newly stored messages to their hub's poll loop. */
   track: (messages: TrackedMessage[]) => void;
+  /** Why the store cannot keep what it is given any more (its file was deleted or replaced), if so. */
+  storageProblem: () => string | undefined;
   now: () => number;
   firstPollDelayMilliseconds: number;
   maxRequestBodyBytes: number;
@@ -68,6 +70,10 @@ function accept(request: Request, response: Response, dependencies: IntakeDepend
     response.status(400).json({ error: validation.error, items: validation.items });
     return;
   }
+  if (dependencies.storageProblem() !== undefined) {
+    response.status(503).json({ error: storageLostError });
+    return;
+  }
   const now = dependencies.now();
   let result;
   try {
@@ -78,9 +84,17 @@ function accept(request: Request, response: Response, dependencies: IntakeDepend
     response.status(503).json({ error: 'the notifications could not be stored; nothing was stored, try again' });
     return;
   }
+  // Committed, but to the file that is still at the configured path? Only then is it durable.
+  if (dependencies.storageProblem() !== undefined) {
+    response.status(503).json({ error: storageLostError });
+    return;
+  }
   dependencies.track(result.accepted);
   response.status(202).json({ accepted: result.accepted.length, duplicates: result.duplicates });
 }
+
+const storageLostError =
+  'the state file was deleted or replaced while the exporter was running: nothing can be stored durably until it is restarted; send these again later';
 
 const listParameters = new Set(['target', 'state', 'limit', 'cursor']);
 const listableStates = new Set(['Pending', 'Enqueued', 'Processing', 'Scheduled', 'Unknown', 'Completed', 'Abandoned', 'NoTargetFound', 'Canceled']);

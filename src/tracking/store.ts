@@ -14,6 +14,7 @@ import {
 import { ErrorDetailsStore } from './error-details-store.js';
 import { EverliveStore } from './everlive-store.js';
 import { migrations } from './schema.js';
+import { StateFileIdentity } from './state-file-identity.js';
 import {
   outcomeCountKey,
   type FinishReason,
@@ -82,6 +83,7 @@ export class TrackingStore {
   readonly errorDetails: ErrorDetailsStore;
   private readonly statements;
   private pendingPolls: { outcome: PollOutcome; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private identity: StateFileIdentity | undefined;
 
   private constructor(
     private readonly database: Database.Database,
@@ -166,6 +168,7 @@ export class TrackingStore {
       if (check !== 'ok') throw new StoreError(`state file ${path} failed its integrity check: ${String(check)}`);
       migrate(database, path);
       const store = new TrackingStore(database, histogramBounds);
+      store.identity = StateFileIdentity.capture(path);
       store.loadTotals();
       return store;
     } catch (error) {
@@ -176,6 +179,14 @@ export class TrackingStore {
 
   close(): void {
     if (this.database.open) this.database.close();
+  }
+
+  /**
+   * Why writes no longer reach the state file (it was deleted or replaced while open), or
+   * undefined while all is well. Cheap (one stat): intake asks before each acknowledgement.
+   */
+  storageProblem(): string | undefined {
+    return this.identity?.problem();
   }
 
   /** Stores new IDs (duplicates, including recently finished ones, are only counted) in one transaction. */

@@ -43,6 +43,7 @@ export class ErrorDetailsFetcher {
   private readonly agent: Agent;
   private readonly wake: WakeTimer;
   private running = false;
+  private stopped: Promise<void> | undefined;
 
   constructor(private readonly options: ErrorDetailsFetcherOptions) {
     this.wake = new WakeTimer(options.clock, () => this.pump());
@@ -65,11 +66,12 @@ export class ErrorDetailsFetcher {
     this.pump();
   }
 
-  async stop(): Promise<void> {
+  /** Stops fetching and closes the connections; a second call (storage lost, then SIGTERM) waits for the first. */
+  stop(): Promise<void> {
     this.running = false;
     this.wake.cancel();
-    await this.whenIdle();
-    await this.agent.close();
+    this.stopped ??= this.whenIdle().then(() => this.agent.close());
+    return this.stopped;
   }
 
   async whenIdle(): Promise<void> {
