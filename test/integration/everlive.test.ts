@@ -1,28 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { platformName } from '../../src/sources/everlive/feedback.js';
+import { everliveTarget as target, expectedOutcomes, outcomes, servedSince } from '../support/everlive.js';
 import { Harness } from '../support/harness.js';
 import { groupBy, sumOf } from '../support/prometheus-text.js';
-
-const target = 'legacy-app';
-
-/** The simulator's truth with platform numbers turned into the exporter's platform labels. */
-function expectedOutcomes(harness: Harness, isValid?: (document: Record<string, unknown>) => boolean): Map<string, number> {
-  const truth = new Map<string, number>();
-  for (const [key, value] of harness.everliveSimulator.truth(isValid)) {
-    const [platformKey, outcome] = key.split('/') as [string, string];
-    truth.set(`${platformName(platformKey)}/${outcome}`, value);
-  }
-  return truth;
-}
-
-async function outcomes(harness: Harness): Promise<Map<string, number>> {
-  return groupBy(await harness.scrape(), 'push_notification_outcomes_total', ['platform', 'outcome'], { source: 'everlive', target });
-}
-
-/** Notifications served by list requests since `from` (the fake's own request log). */
-function servedSince(harness: Harness, from: number): number {
-  return harness.everliveSimulator.requests.slice(from).reduce((total, request) => total + request.served, 0);
-}
 
 const platformsCycle = [['4'], ['3'], ['4', '3'], ['1', '2'], ['100'], ['42', '4']];
 
