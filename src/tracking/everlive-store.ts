@@ -16,7 +16,7 @@ export interface SeenNotification {
 export interface EverlivePageChange {
   target: string;
   now: number;
-  /** ModifiedAt of the last notification of the page: where the next run starts (minus the overlap). */
+  /** Where the next run starts (minus the overlap): the page's last ModifiedAt, never past the present. */
   cursor: number | undefined;
   notifications: { id: string; status: string | null; modifiedAt: number }[];
   /** Malformed items by a stable key; only those not seen before are counted. */
@@ -36,6 +36,8 @@ export class EverliveStore {
   ) {
     this.statements = {
       cursor: database.prepare(`SELECT modified_at FROM everlive_cursors WHERE target = ?`),
+      cursorRow: database.prepare(`SELECT modified_at, updated_at FROM everlive_cursors WHERE target = ?`),
+      lowerCursor: database.prepare(`UPDATE everlive_cursors SET modified_at = ?, updated_at = ? WHERE target = ? AND modified_at > ?`),
       putCursor: database.prepare(
         `INSERT INTO everlive_cursors (target, modified_at, updated_at) VALUES (?, ?, ?)
          ON CONFLICT (target) DO UPDATE SET modified_at = max(modified_at, excluded.modified_at), updated_at = excluded.updated_at`,
@@ -69,12 +71,22 @@ export class EverliveStore {
     return (this.statements.cursor.get(target) as { modified_at: number } | undefined)?.modified_at;
   }
 
-  /** The cursor, set to `initial` if there is none yet: a first start that keeps failing does not slide it. */
-  cursorOrInitial(target: string, initial: number, now: number): number {
-    const existing = this.cursor(target);
-    if (existing !== undefined) return existing;
-    this.statements.putCursor.run(target, initial, now);
-    return initial;
+  /**
+   * The cursor a run starts from: set to `initial` if there is none yet (a first start that keeps
+   * failing does not slide it), and moved back if it is later than the moment it was written or
+   * than `now`. The poller never writes a cursor past the present; an earlier version did, when a
+   * notification was dated in the future, and such a cursor skips everything before it.
+   */
+  cursorForRun(target: string, initial: number, now: number): { cursor: number; movedBackMilliseconds?: number } {
+    const row = this.statements.cursorRow.get(target) as { modified_at: number; updated_at: number } | undefined;
+    if (!row) {
+      this.statements.putCursor.run(target, initial, now);
+      return { cursor: initial };
+    }
+    const latestPossible = Math.min(row.updated_at, now);
+    if (row.modified_at <= latestPossible) return { cursor: row.modified_at };
+    this.statements.lowerCursor.run(latestPossible, now, target, latestPossible);
+    return { cursor: latestPossible, movedBackMilliseconds: row.modified_at - latestPossible };
   }
 
   /** What was seen of these notifications before (absent = never seen). */

@@ -1,28 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { platformName } from '../../src/sources/everlive/feedback.js';
-import { Harness } from '../support/harness.js';
+import { everliveTarget as target, expectedOutcomes, outcomes, servedSince } from '../support/everlive.js';
+import { everliveAppId, everliveMasterKey, Harness } from '../support/harness.js';
 import { groupBy, sumOf } from '../support/prometheus-text.js';
-
-const target = 'legacy-app';
-
-/** The simulator's truth with platform numbers turned into the exporter's platform labels. */
-function expectedOutcomes(harness: Harness, isValid?: (document: Record<string, unknown>) => boolean): Map<string, number> {
-  const truth = new Map<string, number>();
-  for (const [key, value] of harness.everliveSimulator.truth(isValid)) {
-    const [platformKey, outcome] = key.split('/') as [string, string];
-    truth.set(`${platformName(platformKey)}/${outcome}`, value);
-  }
-  return truth;
-}
-
-async function outcomes(harness: Harness): Promise<Map<string, number>> {
-  return groupBy(await harness.scrape(), 'push_notification_outcomes_total', ['platform', 'outcome'], { source: 'everlive', target });
-}
-
-/** Notifications served by list requests since `from` (the fake's own request log). */
-function servedSince(harness: Harness, from: number): number {
-  return harness.everliveSimulator.requests.slice(from).reduce((total, request) => total + request.served, 0);
-}
 
 const platformsCycle = [['4'], ['3'], ['4', '3'], ['1', '2'], ['100'], ['42', '4']];
 
@@ -139,6 +118,38 @@ describe('Everlive push feedback on the simulator', () => {
     const skipped = harness.logLines.filter((line) => line.msg === 'skipped malformed Everlive notification');
     expect(skipped).toHaveLength(4);
     expect(skipped.map((line) => line.reason).sort()).toEqual(['invalid_count', 'invalid_count', 'invalid_platform', 'missing_id']);
+  });
+
+  it('counts a notification whose Feedback also carries top-level totals by its platform keys, never the totals', async () => {
+    harness = await Harness.start({ hubs: [], everlive: {}, everliveSimulator: { feedbackTotals: true } });
+    const everlive = harness.everliveSimulator;
+    const id = everlive.createNotification({ platforms: ['4', '3'] });
+    everlive.addFeedback(id, '4', { Sent: 8, Failed: 1 });
+    everlive.addFeedback(id, '3', { Sent: 2, Deactivated: 1 });
+    // The server really serves the totals: Telerik's documented filter finds the notification.
+    const found = await fetch(`${everlive.url}/${everliveAppId}/Push/Notifications`, {
+      headers: { authorization: `Masterkey ${everliveMasterKey}`, 'x-everlive-filter': '{"Feedback.Failed":{"$gt":0}}' },
+    });
+    expect(((await found.json()) as { Result: { Feedback: Record<string, unknown> }[] }).Result[0]?.Feedback).toMatchObject({ Sent: 10, Failed: 1, Deactivated: 1 });
+
+    expect(await harness.runEverlive()).toMatchObject({ notifications: 1, invalid: 0 });
+    const expected = new Map([
+      ['ios/Sent', 8],
+      ['ios/Failed', 1],
+      ['android/Sent', 2],
+      ['android/Deactivated', 1],
+    ]);
+    expect(await outcomes(harness)).toEqual(expected);
+    expect(expectedOutcomes(harness)).toEqual(expected);
+    // Growth, read again: only the platform growth is added, the grown totals add nothing.
+    harness.clock.advance(60_000);
+    everlive.addFeedback(id, '4', { Failed: 2 });
+    await harness.runEverlive();
+    expect(await outcomes(harness)).toEqual(new Map([...expected, ['ios/Failed', 3]]));
+    const samples = await harness.scrape();
+    expect(sumOf(samples, 'push_notification_messages_total', { source: 'everlive', target })).toBe(1);
+    expect(sumOf(samples, 'push_notification_invalid_items_total', { target })).toBe(0);
+    expect(harness.logLines.filter((line) => line.msg === 'skipped malformed Everlive notification')).toEqual([]);
   });
 
   it('writes one failure log line per notification whose failures grew, with its logs when configured', async () => {

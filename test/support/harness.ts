@@ -6,7 +6,7 @@ import { request } from 'undici';
 import { parseConfig } from '../../src/config/load.js';
 import { startExporter, type RunningExporter } from '../../src/exporter.js';
 import { createLogger } from '../../src/logging/logger.js';
-import { EverliveSimulator } from '../../src/simulator/everlive/server.js';
+import { EverliveSimulator, type EverliveSimulatorOptions } from '../../src/simulator/everlive/server.js';
 import { NotificationHubsSimulator } from '../../src/simulator/notification-hubs/server.js';
 import type { RunSummary } from '../../src/sources/everlive/poller.js';
 import { seededRandom } from '../../src/simulator/random.js';
@@ -28,6 +28,8 @@ export interface HarnessOptions {
   allowSimulatorBlobs?: boolean;
   /** Adds an Everlive app on the fake Everlive server; runs are started by hand (runEverlive). */
   everlive?: Record<string, unknown>;
+  /** Scenario settings of the fake Everlive server (its clock, Date header, Feedback totals). */
+  everliveSimulator?: Omit<EverliveSimulatorOptions, 'appId' | 'masterKey' | 'clock'>;
   /** Extra settings for the config's server section (intakeRateLimit, webConfigFile, ...). */
   server?: Record<string, unknown>;
 }
@@ -61,7 +63,7 @@ export class Harness {
       random: seededRandom(7),
     });
     await harness.simulator.start();
-    harness.everliveSimulator = new EverliveSimulator({ appId: everliveAppId, masterKey: everliveMasterKey, clock: harness.clock });
+    harness.everliveSimulator = new EverliveSimulator({ ...options.everliveSimulator, appId: everliveAppId, masterKey: everliveMasterKey, clock: harness.clock });
     await harness.everliveSimulator.start();
     await harness.startExporter();
     return harness;

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../../time/clock.js';
 import { applyBodyFault, isBodyFault, type BodyFault } from '../body-faults.js';
+import { growFeedback, newNotificationDocument, truthOf, type FeedbackCountsDocument, type StoredNotification } from './documents.js';
 import { compareBySort, FilterError, matchesFilter } from './filter.js';
 
 export type EverliveFault =
@@ -24,14 +25,30 @@ export interface EverliveRequest {
   take?: number;
 }
 
-type StoredNotification = Record<string, unknown> & { Id?: unknown; ModifiedAt?: unknown };
-
 export interface EverliveSimulatorOptions {
   appId: string;
   masterKey: string;
   clock?: Clock;
   /** The largest Take the server allows. */
   maximumTake?: number;
+  /**
+   * The server's own clock, relative to `clock`: it stamps ModifiedAt and the `Date` header. A
+   * positive or negative offset makes the server disagree with the exporter's clock.
+   */
+  serverClockOffsetMilliseconds?: number;
+  /** Send a `Date` header (RFC 9110 §6.6.1: an origin server with a clock must); off for one that does not. */
+  dateHeader?: boolean;
+  /**
+   * Keep top-level totals `Sent`/`Failed`/`Deactivated` in `Feedback` beside the platform keys, as
+   * Telerik's documented filter `{"Feedback.Failed":{"$gt":0}}` implies some servers do. Off by
+   * default: the documented example shows only platform keys.
+   */
+  feedbackTotals?: boolean;
+}
+
+/** A write by one writer: `clockSkewMilliseconds` is how far that writer's clock is ahead of the server's. */
+export interface WriteOptions {
+  clockSkewMilliseconds?: number;
 }
 
 /**
@@ -39,6 +56,8 @@ export interface EverliveSimulatorOptions {
  * GET /{appId}/Push/Notifications with `Authorization: Masterkey <key>`, X-Everlive-Filter/Sort/
  * Skip/Take (or the filter/sort/skip/take query parameters), `{"Result":[...],"Count":n}` answers,
  * Everlive-style errors `{"message","errorCode"}`, feedback that grows, and injectable faults.
+ * Every answer carries a `Date` header from the server's clock (as a real HTTP server's does, at
+ * one-second resolution) unless `dateHeader` is false; writers may have skewed clocks.
  */
 export class EverliveSimulator {
   readonly requests: EverliveRequest[] = [];
@@ -82,33 +101,27 @@ export class EverliveSimulator {
   }
 
   /** Creates a notification with empty feedback for the given platform keys; returns its Id. */
-  createNotification(options: { platforms?: string[]; status?: string | null; id?: string } = {}): string {
+  createNotification(options: { platforms?: string[]; status?: string | null; id?: string } & WriteOptions = {}): string {
     const id = options.id ?? randomUUID();
-    const now = this.isoNow();
-    const feedback = Object.fromEntries((options.platforms ?? ['4']).map((key) => [key, { Sent: 0, Deactivated: 0, Failed: 0 }]));
-    const notification: StoredNotification = {
-      Id: id,
-      CreatedAt: now,
-      ModifiedAt: now,
-      // Personal data, as real notifications carry: the exporter must never log it.
-      Message: 'Hello Jane Doe, your code is 424242',
-      Feedback: feedback,
-    };
-    if (options.status !== null) notification.Status = options.status ?? 'Sent';
-    this.notifications.set(id, notification);
+    const document = newNotificationDocument({
+      id,
+      modifiedAt: this.isoNow(options.clockSkewMilliseconds),
+      platforms: options.platforms ?? ['4'],
+      status: options.status === null ? null : (options.status ?? 'Sent'),
+      totals: this.options.feedbackTotals === true,
+    });
+    this.notifications.set(id, document);
     return id;
   }
 
-  /** Adds to a notification's feedback (as the push services report back) and touches ModifiedAt. */
-  addFeedback(id: string, platformKey: string, growth: { Sent?: number; Failed?: number; Deactivated?: number }): void {
-    const notification = this.notifications.get(id);
-    if (!notification) throw new Error(`no notification ${id}`);
-    const feedback = notification.Feedback as Record<string, { Sent: number; Failed: number; Deactivated: number }>;
-    const counts = (feedback[platformKey] ??= { Sent: 0, Deactivated: 0, Failed: 0 });
-    counts.Sent += growth.Sent ?? 0;
-    counts.Failed += growth.Failed ?? 0;
-    counts.Deactivated += growth.Deactivated ?? 0;
-    notification.ModifiedAt = this.isoNow();
+  /**
+   * Adds to a notification's feedback (as the push services report back) and touches ModifiedAt with
+   * the writer's clock: a writer behind an earlier one moves ModifiedAt backwards.
+   */
+  addFeedback(id: string, platformKey: string, growth: Partial<FeedbackCountsDocument>, options: WriteOptions = {}): void {
+    const document = this.notifications.get(id);
+    if (!document) throw new Error(`no notification ${id}`);
+    growFeedback(document, platformKey, growth, this.isoNow(options.clockSkewMilliseconds), this.options.feedbackTotals === true);
   }
 
   /** Stores a raw document as the server would return it (malformed items for validation tests). */
@@ -131,28 +144,24 @@ export class EverliveSimulator {
 
   /** Per platform key and outcome, the totals an exact exporter must reach over valid notifications. */
   truth(isValid: (document: StoredNotification) => boolean = () => true): Map<string, number> {
-    const totals = new Map<string, number>();
-    for (const document of this.notifications.values()) {
-      if (!isValid(document)) continue;
-      for (const [key, counts] of Object.entries((document.Feedback ?? {}) as Record<string, Record<string, number>>)) {
-        for (const outcome of ['Sent', 'Failed', 'Deactivated']) {
-          const value = counts[outcome] ?? 0;
-          if (value > 0) totals.set(`${key}/${outcome}`, (totals.get(`${key}/${outcome}`) ?? 0) + value);
-        }
-      }
-    }
-    return totals;
+    return truthOf(this.notifications.values(), isValid);
   }
 
   get size(): number {
     return this.notifications.size;
   }
 
-  private isoNow(): string {
-    return new Date(this.clock.now()).toISOString();
+  /** The server's clock now. */
+  serverNow(): number {
+    return this.clock.now() + (this.options.serverClockOffsetMilliseconds ?? 0);
+  }
+
+  private isoNow(writerSkewMilliseconds = 0): string {
+    return new Date(this.serverNow() + writerSkewMilliseconds).toISOString();
   }
 
   private handle(request: IncomingMessage, response: ServerResponse): void {
+    this.setDateHeader(response);
     this.inFlight += 1;
     this.maximumConcurrentRequests = Math.max(this.maximumConcurrentRequests, this.inFlight);
     response.once('close', () => (this.inFlight -= 1));
@@ -226,6 +235,18 @@ export class EverliveSimulator {
     const page = matching.slice(skip, skip + take);
     log(200, page.length, { filter, skip, take });
     sendJson(response, 200, { Result: page, Count: matching.length });
+  }
+
+  /**
+   * Node stamps `Date` from the machine's clock; a real server stamps its own, so this one uses the
+   * server's clock (IMF-fixdate, whole seconds, as HTTP requires). https://www.rfc-editor.org/rfc/rfc9110#section-6.6.1
+   */
+  private setDateHeader(response: ServerResponse): void {
+    if (this.options.dateHeader === false) {
+      response.sendDate = false;
+      return;
+    }
+    response.setHeader('date', new Date(this.serverNow()).toUTCString());
   }
 
   private takeFault(): EverliveFault | undefined {

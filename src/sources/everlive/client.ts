@@ -16,6 +16,8 @@ export interface ListQuery {
 export interface JsonAnswer {
   status: number;
   body: unknown;
+  /** The answer's `Date` header (epoch milliseconds), when present and a valid HTTP date. */
+  serverDate?: number;
 }
 
 // 500 notifications with feedback for every platform stay far below this.
@@ -93,11 +95,19 @@ export class EverliveClient {
       throw new UpstreamHttpError(status, retryAfterMilliseconds(response.headers, this.clock.now()), everliveErrorDetail(text));
     }
     try {
-      return { status, body: JSON.parse(text) as unknown };
+      return { status, body: JSON.parse(text) as unknown, serverDate: httpDate(response.headers.date) };
     } catch {
       throw new UpstreamBodyError('response body is not valid JSON', String(status));
     }
   }
+}
+
+/** An HTTP `Date` header (IMF-fixdate, or the obsolete forms Date.parse also reads). */
+function httpDate(value: string | string[] | undefined): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined) return undefined;
+  const time = Date.parse(text);
+  return Number.isNaN(time) ? undefined : time;
 }
 
 /** Everlive errors are `{"message": "...", "errorCode": n}`; keep a short, printable excerpt. */

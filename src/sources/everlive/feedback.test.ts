@@ -50,6 +50,37 @@ describe('parseNotificationsPage', () => {
     expect(noFeedback?.valid && noFeedback.notification).toMatchObject({ status: '3', feedback: [] });
   });
 
+  it('counts Feedback with top-level totals by its platform keys and ignores the totals', () => {
+    const page = parseNotificationsPage(fixture('page-feedback-totals-beside-platforms.json'));
+    expect(page.items.map((item) => item.valid && [item.notification.id, item.notification.feedback])).toEqual([
+      [
+        '6ae4e1b0-5a6f-11e4-9c6a-3bd4f3a3f4a1',
+        [
+          { platformKey: '1', sent: 0, failed: 0, deactivated: 0 },
+          { platformKey: '2', sent: 0, failed: 0, deactivated: 0 },
+          { platformKey: '3', sent: 2, failed: 0, deactivated: 1 },
+          { platformKey: '4', sent: 8, failed: 1, deactivated: 0 },
+        ],
+      ],
+      ['totals-before-platforms', [{ platformKey: '4', sent: 0, failed: 3, deactivated: 0 }]],
+      // Totals with no platform key say nothing per platform: nothing to count (and nothing refused).
+      ['totals-only', []],
+      ['total-null', [{ platformKey: '3', sent: 1, failed: 0, deactivated: 0 }]],
+    ]);
+  });
+
+  it('still refuses malformed totals and keys that are neither a platform nor a total, saying which', () => {
+    const page = parseNotificationsPage(fixture('page-feedback-totals-malformed.json'));
+    expect(page.items.map((item) => (item.valid ? `ok:${item.notification.id}` : [item.reason, item.id, item.detail]))).toEqual([
+      ['invalid_count', 'total-is-text', 'Feedback.Failed (a total beside the platform keys) is not a non-negative integer'],
+      ['invalid_count', 'total-is-negative', 'Feedback.Sent (a total beside the platform keys) is not a non-negative integer'],
+      ['invalid_count', 'total-is-an-object', 'Feedback.Sent (a total beside the platform keys) is not a non-negative integer'],
+      ['invalid_platform', 'lowercase-total', 'Feedback key "failed" is neither a platform number nor a total (Sent, Failed, Deactivated)'],
+      ['invalid_platform', 'other-word-beside-totals', 'Feedback key "Total" is neither a platform number nor a total (Sent, Failed, Deactivated)'],
+      ['invalid_feedback', 'platform-is-a-number', 'Feedback.4 is not an object'],
+    ]);
+  });
+
   it.each([[null], [[]], [{ Result: 'x' }], [{ message: 'Invalid master key', errorCode: 301 }]])('refuses the envelope %j', (body) => {
     expect(() => parseNotificationsPage(body)).toThrow(EverlivePageError);
   });

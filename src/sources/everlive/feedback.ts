@@ -4,6 +4,11 @@
  * https://docs.telerik.com/platform/backend-services/rest/administration-api/push-notifications/push-read
  * (seed: ../shared/seeds/telerik-push-feedback-howto.md). An item that is not that shape is reported
  * as invalid with a reason; it never stops the page. `Message` and other content are never read.
+ *
+ * `Feedback` may also carry top-level totals `Sent`/`Failed`/`Deactivated` beside the platform keys:
+ * the seed's own filter `{"Feedback.Failed": {"$gt": 0}}` only matches a document that has them.
+ * They restate the platform counts, so they are checked for shape and otherwise ignored: counting
+ * them too would count every delivery twice, and they carry no platform.
  */
 export type InvalidReason = 'missing_id' | 'missing_modified_at' | 'invalid_feedback' | 'invalid_platform' | 'invalid_count';
 
@@ -47,6 +52,10 @@ const platformNames: Record<string, string> = {
   '100': 'unknown',
 };
 
+/** Top-level totals beside the platform keys (spelled as the seed's filter spells them). */
+const totalKeys: ReadonlySet<string> = new Set(['Sent', 'Failed', 'Deactivated']);
+const platformKeyPattern = /^\d{1,4}$/;
+
 export function platformName(platformKey: string): string {
   return platformNames[platformKey] ?? `unknown_${platformKey}`;
 }
@@ -71,16 +80,22 @@ function parseItem(item: unknown): ParsedItem {
   const feedback: PlatformFeedback[] = [];
   if (feedbackValue !== undefined && feedbackValue !== null) {
     if (!isRecord(feedbackValue)) return invalid('invalid_feedback', 'Feedback is not an object');
-    for (const [platformKey, counts] of Object.entries(feedbackValue)) {
-      if (!/^\d{1,4}$/.test(platformKey)) return invalid('invalid_platform', 'a Feedback key is not a platform number');
-      if (!isRecord(counts)) return invalid('invalid_feedback', `Feedback.${platformKey} is not an object`);
+    for (const [key, counts] of Object.entries(feedbackValue)) {
+      if (totalKeys.has(key)) {
+        if (readCount(counts) === undefined) return invalid('invalid_count', `Feedback.${key} (a total beside the platform keys) is not a non-negative integer`);
+        continue;
+      }
+      if (!platformKeyPattern.test(key)) {
+        return invalid('invalid_platform', `Feedback key ${printableKey(key)} is neither a platform number nor a total (Sent, Failed, Deactivated)`);
+      }
+      if (!isRecord(counts)) return invalid('invalid_feedback', `Feedback.${key} is not an object`);
       const sent = readCount(counts.Sent);
       const failed = readCount(counts.Failed);
       const deactivated = readCount(counts.Deactivated);
       if (sent === undefined || failed === undefined || deactivated === undefined) {
-        return invalid('invalid_count', `Feedback.${platformKey} has a count that is not a non-negative integer`);
+        return invalid('invalid_count', `Feedback.${key} has a count that is not a non-negative integer`);
       }
-      feedback.push({ platformKey, sent, failed, deactivated });
+      feedback.push({ platformKey: key, sent, failed, deactivated });
     }
   }
   const status = typeof item.Status === 'string' || typeof item.Status === 'number' ? String(item.Status) : undefined;
@@ -91,6 +106,11 @@ function parseItem(item: unknown): ParsedItem {
 function readCount(value: unknown): number | undefined {
   if (value === undefined || value === null) return 0;
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+}
+
+/** A key as it can go in a log line: printable ASCII, short, quoted. */
+function printableKey(key: string): string {
+  return JSON.stringify(key.replace(/[^\x20-\x7e]/g, '?').slice(0, 32));
 }
 
 const isoDatePattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/;

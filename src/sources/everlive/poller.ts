@@ -9,6 +9,7 @@ import type { Clock } from '../../time/clock.js';
 import { SourceHealth } from '../shared/source-health.js';
 import { UpstreamBodyError, UpstreamError } from '../shared/upstream-errors.js';
 import type { EverliveClient, JsonAnswer, ListQuery } from './client.js';
+import { clampedCursor, pageClock, RunClockFindings, type PageClock } from './clock-skew.js';
 import { EverlivePageError, parseNotificationsPage, type ParsedItem } from './feedback.js';
 import { computePageOutcome, type FailureGrowth } from './page-outcome.js';
 
@@ -39,11 +40,15 @@ const operations = { list: 'list_notifications', logs: 'get_logs' } as const;
 // Sorted by ModifiedAt, then Id so that equal timestamps keep a stable order across pages.
 const sortOrder = { ModifiedAt: 1, Id: 1 };
 
+/** The warning for notifications dated in the future: once per run, with the furthest ahead. */
+export const futureDatedMessage = 'Everlive notification dated in the future; counted, cursor held at the present';
+
 /**
  * Reads Everlive push feedback on a node-cron schedule: each run asks only for notifications
  * modified since the persisted cursor (minus an overlap, so equal timestamps and clock skew lose
  * nothing), ascending, a page at a time, until a short page. Each page is one transaction: last-seen
- * feedback, counter totals and the cursor. Runs never overlap.
+ * feedback, counter totals and the cursor, which never moves past the present (clock-skew.ts).
+ * Runs never overlap.
  */
 export class EverlivePoller {
   private readonly health: SourceHealth;
@@ -105,11 +110,30 @@ export class EverlivePoller {
   }
 
   private async run(): Promise<RunSummary> {
+    const { target, clock } = this.options;
+    if (clock.monotonic() < this.health.pausedUntil) return { pages: 0, notifications: 0, invalid: 0, skipped: 'paused' };
+    const cursor = this.startingCursor();
+    const findings = new RunClockFindings();
+    try {
+      return await this.readPages(new Date(cursor - target.overlapMilliseconds).toISOString(), findings);
+    } finally {
+      this.logClockFindings(findings);
+    }
+  }
+
+  private startingCursor(): number {
+    const { target, store, clock, logger } = this.options;
+    const now = clock.now();
+    const { cursor, movedBackMilliseconds } = store.everlive.cursorForRun(target.name, now - target.initialLookbackMilliseconds, now);
+    if (movedBackMilliseconds !== undefined) {
+      logger.warn({ target: target.name, aheadSeconds: Math.round(movedBackMilliseconds / 1000) }, 'stored Everlive cursor was in the future; moved back');
+    }
+    return cursor;
+  }
+
+  private async readPages(lowerBound: string, findings: RunClockFindings): Promise<RunSummary> {
     const summary: RunSummary = { pages: 0, notifications: 0, invalid: 0 };
-    const { target, store, clock } = this.options;
-    if (clock.monotonic() < this.health.pausedUntil) return { ...summary, skipped: 'paused' };
-    const cursor = store.everlive.cursorOrInitial(target.name, clock.now() - target.initialLookbackMilliseconds, clock.now());
-    const lowerBound = new Date(cursor - target.overlapMilliseconds).toISOString();
+    const { target, clock } = this.options;
     // The first page asks for everything modified since the lower bound; each next page continues
     // strictly after the last notification read, by (ModifiedAt, Id). Unlike a growing Skip, this
     // cannot miss a notification when others are modified (and so move to the end) mid-run.
@@ -119,6 +143,7 @@ export class EverlivePoller {
 
     while (!this.stopped && summary.pages < maximumPages) {
       const query: ListQuery = { filter: pageFilter(lowerBound, after), sort: sortOrder, skip, take: target.pageSize };
+      const requestedAt = clock.now();
       const answer = await this.health.request(operations.list, () => this.options.client.listNotifications(query));
       if (answer instanceof UpstreamError) {
         this.health.recordFailure(answer);
@@ -134,11 +159,14 @@ export class EverlivePoller {
         return { ...summary, error: error.message };
       }
       this.health.recordValidAnswer();
-      await this.commitPage(items, rawItems);
+      const timing = pageClock({ requestedAt, receivedAt: clock.now(), serverDate: answer.serverDate });
+      findings.addPage(items, timing);
+      await this.commitPage(items, rawItems, timing);
       summary.pages += 1;
       summary.notifications += items.length;
       summary.invalid += items.filter((item) => !item.valid).length;
       if (items.length < target.pageSize) break;
+      // Paging follows the items as served, future-dated or not: only the cursor is clamped.
       const last = pagePosition(rawItems.at(-1));
       if (last) {
         after = last;
@@ -151,8 +179,30 @@ export class EverlivePoller {
     return summary;
   }
 
-  /** Writes one page in one transaction (the cursor moves to its last ModifiedAt), then logs what it found. */
-  private async commitPage(items: ParsedItem[], rawItems: unknown[]): Promise<void> {
+  /** One line per kind per run; never the notifications' content. */
+  private logClockFindings(findings: RunClockFindings): void {
+    const { logger } = this.options;
+    const serverAhead = findings.serverAheadMilliseconds;
+    if (serverAhead !== undefined) {
+      logger.warn({ target: this.name, serverAheadSeconds: Math.round(serverAhead / 1000) }, 'Everlive server clock disagrees with the exporter clock');
+    }
+    const future = findings.futureDated;
+    if (!future) return;
+    logger.warn(
+      {
+        target: this.name,
+        aheadSeconds: Math.round(future.aheadMilliseconds / 1000),
+        futureDated: future.items,
+        notificationId: future.notificationId,
+        modifiedAt: new Date(future.modifiedAt).toISOString(),
+        comparedWith: future.reference,
+      },
+      futureDatedMessage,
+    );
+  }
+
+  /** Writes one page in one transaction (the cursor moves to its last ModifiedAt, at most the present), then logs what it found. */
+  private async commitPage(items: ParsedItem[], rawItems: unknown[], timing: PageClock): Promise<void> {
     const { target, store, clock, statusLabeler, logger } = this.options;
     const ids = items.flatMap((item) => (item.valid ? [item.notification.id] : []));
     const outcome = computePageOutcome({
@@ -163,7 +213,7 @@ export class EverlivePoller {
       now: clock.now(),
       statusLabeler,
     });
-    const cursor = lastModifiedAt(items);
+    const cursor = clampedCursor(lastModifiedAt(items), timing);
     const newlyCounted = store.everlive.recordPage({ ...outcome.change, cursor });
     for (const { key, item } of outcome.invalid) {
       if (!newlyCounted.has(key)) continue;
