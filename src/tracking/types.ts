@@ -19,7 +19,11 @@ export interface TrackedMessage {
   /** Consecutive answers with the same non-terminal state; spaces re-polls out. Not persisted. */
   unchangedCount: number;
   firstFoundAt?: number;
-  /** Last counts seen, keyed by `outcomeCountKey(platform, outcome)` with the upstream outcome name. */
+  /**
+   * Last counts seen, keyed by `outcomeCountKey(platform, outcome)` with the outcome name as counted:
+   * a known name in its canonical spelling (canonicalOutcome), so `success` in one answer and
+   * `Success` in the next are one count, and only its growth is added.
+   */
   lastCounts: Map<string, bigint>;
 }
 
