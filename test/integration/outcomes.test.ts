@@ -101,4 +101,28 @@ describe('outcome names', () => {
     expect(sumOf(samples, 'push_notification_outcomes_total', { target })).toBe(9);
     expect((await harness.lookup(target, id)).json).toMatchObject({ state: 'Completed', outcomes: { apns: { Success: 8, WrongToken: 1 } } });
   });
+
+  it('handles an empty outcome collection, served only because the scenario asks for it', async () => {
+    harness = await Harness.start();
+    const id = harness.simulator.createMessage('orders', {
+      notReadyMilliseconds: 1_000,
+      enqueuedMilliseconds: 20_000,
+      processingMilliseconds: 5_000,
+      finalState: 'Completed',
+      emptyCollections: true,
+      outcomes: { ApnsOutcomeCounts: { Success: 4 }, FcmV1OutcomeCounts: { Success: 2, InvalidToken: 1 } },
+    });
+    await harness.post({ target, notificationId: id });
+    await harness.advance(15_000);
+    let samples = await harness.scrape();
+    expect(sumOf(samples, 'push_notification_tracked_messages', { target, state: 'Enqueued' })).toBe(1);
+    expect(sumOf(samples, 'push_notification_outcomes_total', { target })).toBe(0);
+    expect(sumOf(samples, 'push_notification_source_up', { target })).toBe(1);
+
+    await harness.advance(2 * 60_000, 2_000);
+    samples = await harness.scrape();
+    expect(groupBy(samples, 'push_notification_outcomes_total', ['platform', 'outcome'], { target })).toEqual(harness.simulator.truth('orders').outcomes);
+    expect(sumOf(samples, 'push_notification_messages_total', { target, state: 'Completed' })).toBe(1);
+    expect(harness.logLines.filter((line) => line.msg === 'unusable upstream answer')).toEqual([]);
+  });
 });

@@ -86,6 +86,16 @@ describe('parsePnsFeedbackBlob', () => {
     expect(parsePnsFeedbackBlob(fixtureBytes(name))).toMatchObject({ records: [], invalid: 1 });
   });
 
+  it('counts a UTF-32 blob (which Node cannot decode) as invalid rather than dropping it', () => {
+    const utf32le = (text: string) => Buffer.concat([...text].map((character) => {
+      const unit = Buffer.alloc(4);
+      unit.writeUInt32LE(character.codePointAt(0) ?? 0);
+      return unit;
+    }));
+    expect(parsePnsFeedbackBlob(Buffer.concat([Buffer.from([0xff, 0xfe, 0, 0]), utf32le(fixtureText)]))).toMatchObject({ records: [], invalid: 1 });
+    expect(parsePnsFeedbackBlob(utf32le(fixtureText).swap32())).toMatchObject({ records: [], invalid: 1 });
+  });
+
   it('reads what precedes the cut of a UTF-16 blob cut at an odd byte, and counts the cut record', () => {
     const whole = fixtureBytes('utf-16le-with-bom.xml');
     const closing = Buffer.from('</PnsFeedback>', 'utf16le');
