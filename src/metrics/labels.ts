@@ -1,3 +1,5 @@
+import { canonicalOutcome, isKnownOutcome } from './outcome-classes.js';
+
 /**
  * Label values must stay bounded. Upstream outcome names and Everlive statuses are open sets, so
  * each target admits a limited number of distinct values and maps the rest to `Other`.
@@ -41,10 +43,28 @@ export class BoundedLabelValues {
   }
 }
 
-/** Azure outcome names: the upstream name verbatim while a target has fewer than 64 distinct names. */
+/**
+ * Azure outcome names: a known name always in its canonical spelling (a fixed set, so it needs no
+ * slot: `InvalidCredentials` is never hidden in `Other`, which its alert relies on); any other name
+ * verbatim while a target has fewer than 64 distinct ones.
+ */
 export class OutcomeLabeler extends BoundedLabelValues {
   constructor() {
     super(64, plainIdentifier);
+  }
+
+  /**
+   * Series counted under another spelling of a known name (by a version that did not fold case)
+   * stay in the state file as they are, but that spelling is never labelled again: no slot for it.
+   */
+  override remember(target: string, value: string): void {
+    if (isKnownOutcome(canonicalOutcome(value))) return;
+    super.remember(target, value);
+  }
+
+  override labelFor(target: string, value: string): string {
+    const canonical = canonicalOutcome(value);
+    return isKnownOutcome(canonical) ? canonical : super.labelFor(target, canonical);
   }
 }
 

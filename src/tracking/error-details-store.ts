@@ -67,10 +67,16 @@ export class ErrorDetailsStore {
 
   /**
    * Stores the records of a fetched blob and counts only those never seen before, in one
-   * transaction with the details' new state. Returns how many were new.
+   * transaction with the details' new state and `alsoCount` (the blob's unreadable parts). Returns
+   * how many records were new.
    */
-  recordFetched(details: PendingErrorDetails, records: readonly PnsErrorRecord[], incrementFor: (record: PnsErrorRecord) => CounterIncrement): number {
-    const increments: CounterIncrement[] = [];
+  recordFetched(
+    details: PendingErrorDetails,
+    records: readonly PnsErrorRecord[],
+    incrementFor: (record: PnsErrorRecord) => CounterIncrement,
+    alsoCount: readonly CounterIncrement[] = [],
+  ): number {
+    const increments: CounterIncrement[] = [...alsoCount];
     this.database.transaction(() => {
       for (const record of records) {
         const inserted = this.statements.insertRecord.run(
@@ -91,7 +97,7 @@ export class ErrorDetailsStore {
       this.statements.update.run('done', details.attempts, null, '200', details.target, details.notificationId);
     }).immediate();
     this.applyCounters(increments);
-    return increments.length;
+    return increments.length - alsoCount.length;
   }
 
   records(target: string, notificationId: string): StoredPnsError[] {

@@ -25,7 +25,7 @@ export const migrations: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX azure_messages_finished_at ON azure_messages (finished_at);
 
-  -- Last counts seen per message, by upstream outcome name, so only growth is counted.
+  -- Last counts seen per message, by outcome name (known names canonical: store.ts keepLargest), so only growth is counted.
   CREATE TABLE azure_outcome_counts (
     target TEXT NOT NULL,
     notification_id TEXT NOT NULL,

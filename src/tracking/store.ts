@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { metricNames } from '../metrics/names.js';
+import { canonicalOutcome } from '../metrics/outcome-classes.js';
 import {
   CounterTotals,
   HistogramTotals,
@@ -340,9 +341,8 @@ export class TrackingStore {
       .safeIntegers(true)
       .iterate() as IterableIterator<CountRow>;
     for (const row of counts) {
-      messages
-        .get(outcomeCountKey(row.target, row.notification_id))
-        ?.lastCounts.set(outcomeCountKey(row.platform, row.outcome), row.count);
+      const lastCounts = messages.get(outcomeCountKey(row.target, row.notification_id))?.lastCounts;
+      if (lastCounts) keepLargest(lastCounts, outcomeCountKey(row.platform, canonicalOutcome(row.outcome)), row.count);
     }
     return [...messages.values()];
   }
@@ -352,7 +352,9 @@ export class TrackingStore {
     if (!row) return undefined;
     const outcomes: Record<string, Record<string, number>> = {};
     for (const count of this.statements.getCounts.all(target, notificationId) as CountRow[]) {
-      (outcomes[count.platform] ??= {})[count.outcome] = Number(count.count);
+      const platform = (outcomes[count.platform] ??= {});
+      const outcome = canonicalOutcome(count.outcome);
+      platform[outcome] = Math.max(platform[outcome] ?? 0, Number(count.count));
     }
     return {
       target: row.target,
@@ -484,6 +486,17 @@ export class TrackingStore {
   private applyCounters(increments: readonly CounterIncrement[]): void {
     for (const increment of increments) this.counters.add(increment.family, increment.labels, increment.value);
   }
+}
+
+/**
+ * A state file written before outcome names were case-folded may hold one message's count under two
+ * spellings (`success` and `Success`, each the count its own answers reported). Counts only grow, so
+ * the larger is the latest: taking it (never the sum) means the next answer adds only real growth.
+ * The rows themselves are left as written; new answers write the canonical spelling.
+ */
+function keepLargest(counts: Map<string, bigint>, key: string, count: bigint): void {
+  const existing = counts.get(key);
+  if (existing === undefined || count > existing) counts.set(key, count);
 }
 
 /** Sums increments of the same series, so a batch writes each counter row once. */

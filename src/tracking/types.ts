@@ -21,7 +21,11 @@ export interface TrackedMessage {
   /** Consecutive failed requests for this message (the hub's own back-off comes first). Not persisted. */
   failedPolls?: number;
   firstFoundAt?: number;
-  /** Last counts seen, keyed by `outcomeCountKey(platform, outcome)` with the upstream outcome name. */
+  /**
+   * Last counts seen, keyed by `outcomeCountKey(platform, outcome)` with the outcome name as counted:
+   * a known name in its canonical spelling (canonicalOutcome), so `success` in one answer and
+   * `Success` in the next are one count, and only its growth is added.
+   */
   lastCounts: Map<string, bigint>;
 }
 

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { MessagePlan } from '../../src/simulator/notification-hubs/message-plan.js';
+import type { MessagePlan, PnsBlobEncoding } from '../../src/simulator/notification-hubs/message-plan.js';
 import { Harness } from '../support/harness.js';
 import { groupBy, parsePrometheusText, sumOf } from '../support/prometheus-text.js';
 import { promtoolAvailable, runPromtool } from '../support/promtool.js';
@@ -83,6 +83,57 @@ describe('PNS error details, lookup and exemplars', () => {
     const everything = JSON.stringify(harness.logLines) + (await harness.scrapeText()) + JSON.stringify(lookup.json);
     expect(everything).not.toContain(deviceTokenSecret);
     expect(everything).not.toContain(blobSignature);
+  });
+
+  it('reads UTF-16 blobs (either byte order, with or without a BOM) and UTF-8 ones, counting each record exactly', async () => {
+    harness = await Harness.start({ allowSimulatorBlobs: true });
+    const { simulator } = harness;
+    const encodings: PnsBlobEncoding[] = ['utf-16le-bom', 'utf-16be-bom', 'utf-16le', 'utf-16be', 'utf-8-bom', 'utf-8'];
+    const ids = new Map<PnsBlobEncoding, string>();
+    encodings.forEach((encoding, index) => {
+      const plan = failingPlan({ ApnsOutcomeCounts: { Success: 2, WrongToken: index + 1 }, WnsOutcomeCounts: { ExpiredChannel: 2 } });
+      ids.set(encoding, simulator.createMessage('orders', { ...plan, errorDetails: { notReadyMilliseconds: 0, encoding } }));
+    });
+    await harness.post([...ids.values()].map((notificationId) => ({ target, notificationId })));
+    await harness.advance(60_000);
+
+    const samples = await harness.scrape();
+    expect(groupBy(samples, 'push_notification_pns_errors_total', ['platform', 'error'], { target })).toEqual(
+      new Map([
+        ['apns/WrongToken', 1 + 2 + 3 + 4 + 5 + 6],
+        ['wns/ExpiredChannel', 2 * 6],
+      ]),
+    );
+    expect(groupBy(samples, 'push_notification_pns_errors_total', ['platform', 'error'], { target })).toEqual(simulator.errorTruth('orders'));
+    expect(sumOf(samples, 'push_notification_invalid_items_total', { target })).toBe(0);
+    for (const [encoding, id] of ids) {
+      const read = harness.logLines.find((line) => line.msg === 'PNS error details read' && line.notificationId === id);
+      const expectedEncoding = encoding.replace('-bom', '');
+      expect(read, encoding).toMatchObject({ records: encodings.indexOf(encoding) + 3, invalid: 0, encoding: expectedEncoding });
+    }
+    expect(JSON.stringify(harness.logLines)).not.toContain(deviceTokenSecret);
+  });
+
+  it('counts a blob with content but no record as invalid, and says so in the log without its content', async () => {
+    harness = await Harness.start({ allowSimulatorBlobs: true });
+    const { simulator } = harness;
+    // What a blob read through a proxy that answers 200 with its own page, or stored compressed, looks like.
+    const body = `<html><body>Gateway error for device-token-${deviceTokenSecret}</body></html>`;
+    const id = simulator.createMessage('orders', { ...failingPlan({ ApnsOutcomeCounts: { Success: 1, WrongToken: 2 } }), errorDetails: { notReadyMilliseconds: 0, body } });
+    await harness.post({ target, notificationId: id });
+    await harness.advance(60_000);
+
+    const samples = await harness.scrape();
+    expect(sumOf(samples, 'push_notification_pns_errors_total', { target })).toBe(0);
+    expect(groupBy(samples, 'push_notification_invalid_items_total', ['source', 'reason'], { target })).toEqual(
+      new Map([['azure_notification_hubs/invalid_pns_record', 1]]),
+    );
+    const warnings = harness.logLines.filter((line) => line.msg === 'PNS error details have unreadable parts, counted in invalid_items_total');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: 'warn', target, notificationId: id, invalid: 1, records: 0, encoding: 'utf-8', bytes: Buffer.byteLength(body) });
+    expect((await harness.lookup(target, id)).json).toMatchObject({ errorDetails: { state: 'done' }, pnsErrors: [] });
+    expect(JSON.stringify(harness.logLines)).not.toContain(deviceTokenSecret);
+    expect(JSON.stringify(harness.logLines)).not.toContain(blobSignature);
   });
 
   it('refuses and logs a blob URL on a host that is not allowed, without fetching it', async () => {

@@ -15,9 +15,25 @@ export interface MessagePlan {
   outcomes: Record<string, Record<string, number>>;
   /** Spell the canceled state as the .NET SDK does. */
   spellCancelled?: boolean;
+  /**
+   * Serve `<ApnsOutcomeCounts/>` (legal XML) for a platform with nothing counted yet: while
+   * Scheduled or Enqueued, or Processing before the first count. Nothing shows that the service
+   * sends empty collections, so only scenarios that ask for them get them; otherwise such a
+   * platform has no collection yet.
+   */
+  emptyCollections?: boolean;
   /** Serve a PNS error-details blob for the failures, answering 404 for this long after the end. */
-  errorDetails?: { notReadyMilliseconds: number };
+  errorDetails?: {
+    notReadyMilliseconds: number;
+    /** How the blob's bytes are encoded (pns-feedback-blob.ts); UTF-16LE with a BOM by default. */
+    encoding?: PnsBlobEncoding;
+    /** The blob's exact bytes instead of the records (a blob that is not what the service writes). */
+    body?: string | Uint8Array;
+  };
 }
+
+/** Every form a UTF-16 (or UTF-8) blob could plausibly take: the real byte order and BOM are not documented. */
+export type PnsBlobEncoding = 'utf-16le-bom' | 'utf-16be-bom' | 'utf-16le' | 'utf-16be' | 'utf-8-bom' | 'utf-8';
 
 export interface MessageSnapshot {
   state: 'NotReady' | 'Scheduled' | 'Enqueued' | 'Processing' | Exclude<FinalState, 'Processing'>;

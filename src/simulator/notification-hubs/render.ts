@@ -17,7 +17,7 @@ export function renderNotificationDetails(input: {
   const state = snapshot.state === 'Canceled' && plan.spellCancelled ? 'Cancelled' : snapshot.state;
   const collections = Object.entries(snapshot.outcomes)
     .sort(() => input.random() - 0.5)
-    .map(([collection, counts]) => renderCollection(collection, counts));
+    .map(([collection, counts]) => renderCollection(collection, counts, plan.emptyCollections ?? false));
   return [
     `<NotificationDetails xmlns="${namespace}" xmlns:i="http://www.w3.org/2001/XMLSchema-instance">`,
     `<NotificationId>${escapeXml(input.notificationId)}</NotificationId>`,
@@ -35,9 +35,10 @@ export function renderNotificationDetails(input: {
   ].join('');
 }
 
-function renderCollection(collection: string, counts: Record<string, number>): string {
+function renderCollection(collection: string, counts: Record<string, number>, emptyCollections: boolean): string {
   const outcomes = Object.entries(counts).filter(([, count]) => count > 0);
-  if (outcomes.length === 0) return `<${collection}/>`;
+  // An empty collection only when the scenario asks for one (MessagePlan.emptyCollections).
+  if (outcomes.length === 0) return emptyCollections ? `<${collection}/>` : '';
   const body = outcomes.map(([name, count]) => `<Outcome><Name>${escapeXml(name)}</Name><Count>${count}</Count></Outcome>`);
   return `<${collection}>${body.join('')}</${collection}>`;
 }

@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../../time/clock.js';
 import { finishesAt, snapshotAt, type MessagePlan } from './message-plan.js';
+import { errorRecords, hasErrorDetails, renderPnsFeedbackBlob } from './pns-feedback-blob.js';
 import { escapeXml, renderNotificationDetails } from './render.js';
 import { applyBodyFault, isBodyFault, type BodyFault } from '../body-faults.js';
 import { verifySasHeader } from './sas-verifier.js';
@@ -195,7 +196,7 @@ export class NotificationHubsSimulator {
     const [, hub = '', notificationId = ''] = segments;
     const message = this.messages.get(messageKey(hub, notificationId));
     const finished = message && finishesAt(message.plan, message.createdAt);
-    const readyAt = finished === undefined || !message?.plan.errorDetails ? undefined : finished + message.plan.errorDetails.notReadyMilliseconds;
+    const readyAt = finished === undefined || !message || !hasErrorDetails(message.plan) ? undefined : finished + (message.plan.errorDetails?.notReadyMilliseconds ?? 0);
     if (!message || readyAt === undefined || this.clock.now() < readyAt) {
       log(404);
       response.writeHead(404, { 'content-type': 'application/xml' });
@@ -203,12 +204,9 @@ export class NotificationHubsSimulator {
       return;
     }
     log(200);
+    // Azure Storage serves the blob with the content type it was written with: octet-stream, no charset.
     response.writeHead(200, { 'content-type': 'application/octet-stream' });
-    response.end(
-      errorRecords(message.plan)
-        .map((record, index) => renderPnsFeedback(record, notificationId, index))
-        .join('\n'),
-    );
+    response.end(renderPnsFeedbackBlob(message.plan, notificationId));
   }
 
   /** Answers every request held by a `hold` fault; returns how many. */
@@ -303,7 +301,7 @@ export class NotificationHubsSimulator {
         snapshot,
         plan: message.plan,
         random: this.random,
-        errorDetailsUri: terminal && errorRecords(message.plan).length > 0 ? this.errorDetailsUriOf(hub, notificationId) : undefined,
+        errorDetailsUri: terminal && hasErrorDetails(message.plan) ? this.errorDetailsUriOf(hub, notificationId) : undefined,
       }),
     );
   }
@@ -380,32 +378,6 @@ export class NotificationHubsSimulator {
 const hugeXmlPrefix =
   '<?xml version="1.0" encoding="utf-8"?><NotificationDetails xmlns="http://schemas.microsoft.com/netservices/2010/10/servicebus/connect">' +
   '<State>Completed</State><Tags>';
-
-/** One record per failed device: every outcome but Success, Skipped and NoTargets. */
-function errorRecords(plan: MessagePlan): { platform: string; error: string }[] {
-  if (!plan.errorDetails || plan.finalState === 'Canceled' || plan.finalState === 'Processing') return [];
-  const records: { platform: string; error: string }[] = [];
-  for (const [collection, counts] of Object.entries(plan.outcomes)) {
-    const platform = collection.replace(/OutcomeCounts$/, '').toLowerCase();
-    for (const [error, count] of Object.entries(counts)) {
-      if (['Success', 'Skipped', 'NoTargets'].includes(error)) continue;
-      for (let index = 0; index < count; index += 1) records.push({ platform, error });
-    }
-  }
-  return records;
-}
-
-function renderPnsFeedback(record: { platform: string; error: string }, notificationId: string, index: number): string {
-  // Real blobs repeat the XML declaration on each line; half of these do.
-  const declaration = index % 2 === 0 ? '<?xml version="1.0" encoding="utf-16"?>' : '';
-  return (
-    `${declaration}<PnsFeedback xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.microsoft.com/netservices/2010/10/servicebus/connect">` +
-    `<FeedbackTime>2026-03-01T10:00:${String(index % 60).padStart(2, '0')}.1234567Z</FeedbackTime>` +
-    `<NotificationSystemError>${escapeXml(record.error)}</NotificationSystemError><Platform>${escapeXml(record.platform)}</Platform>` +
-    `<PnsHandle>device-token-${escapeXml(notificationId)}-${index}-SECRETDEVICETOKENVALUE</PnsHandle>` +
-    `<RegistrationId>70000000000000${1000 + index}-1</RegistrationId><NotificationId>${escapeXml(notificationId)}</NotificationId></PnsFeedback>`
-  );
-}
 
 function sendError(response: ServerResponse, status: number, detail: string, headers: Record<string, string> = {}): void {
   response.writeHead(status, { 'content-type': 'application/xml; charset=utf-8', ...headers });

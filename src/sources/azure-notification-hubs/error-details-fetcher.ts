@@ -5,21 +5,23 @@ import type { Logger } from '../../logging/logger.js';
 import type { ExporterMetrics } from '../../metrics/exporter-metrics.js';
 import { BoundedLabelValues, platformLabel } from '../../metrics/labels.js';
 import { metricNames, sourceLabels } from '../../metrics/names.js';
+import type { CounterIncrement } from '../../metrics/totals.js';
 import { DueQueue } from '../../tracking/due-queue.js';
 import type { PendingErrorDetails } from '../../tracking/error-details-store.js';
 import type { TrackingStore } from '../../tracking/store.js';
 import { monotonicToWall, wallToMonotonic, type Clock } from '../../time/clock.js';
 import { WakeTimer } from '../../time/wake-timer.js';
-import { readLimitedBody } from '../shared/read-body.js';
+import { readLimitedBytes } from '../shared/read-body.js';
 import { backoff } from '../shared/source-health.js';
 import { classifyTransportError } from '../shared/transport-errors.js';
 import { UpstreamError } from '../shared/upstream-errors.js';
 import { checkErrorDetailsUrl } from './allowed-hosts.js';
-import { parsePnsFeedback, type PnsErrorRecord } from './pns-feedback.js';
+import { parsePnsFeedbackBlob, type PnsErrorRecord } from './pns-feedback.js';
 
 const maximumBlobBytes = 8 * 1024 * 1024;
 const concurrency = 2;
 const operation = 'get_error_details';
+const invalidReason = 'invalid_pns_record';
 
 export interface ErrorDetailsFetcherOptions {
   target: AzureNotificationHubTarget;
@@ -110,9 +112,13 @@ export class ErrorDetailsFetcher {
     const result = await this.get(check.url);
     const now = this.options.clock.monotonic();
     if (result.body !== undefined) {
-      const { records, invalid } = parsePnsFeedback(result.body);
-      const counted = store.errorDetails.recordFetched(details, records, (record) => this.increment(record));
-      logger.info({ ...fields, records: records.length, counted, invalid, errors: summarise(records) }, 'PNS error details read');
+      const { records, invalid, encoding } = parsePnsFeedbackBlob(result.body);
+      const counted = store.errorDetails.recordFetched(details, records, (record) => this.increment(record), this.invalidIncrements(invalid));
+      logger.info({ ...fields, records: records.length, counted, invalid, encoding, errors: summarise(records) }, 'PNS error details read');
+      if (invalid > 0) {
+        // Device errors that cannot be read are lost to the counts: say so (never the content: it holds device tokens).
+        logger.warn({ ...fields, invalid, records: records.length, encoding, bytes: result.body.length }, 'PNS error details have unreadable parts, counted in invalid_items_total');
+      }
       return;
     }
     if (now - details.firstSeenAt >= target.errorDetails.retryForMilliseconds) {
@@ -126,15 +132,15 @@ export class ErrorDetailsFetcher {
     this.queue.push(details);
   }
 
-  /** The blob's text on 200; the status code (or timeout / network_error) either way. */
-  private async get(url: URL): Promise<{ code: string; body?: string }> {
+  /** The blob's bytes on 200 (its encoding is the parser's to find); the status code (or timeout / network_error) either way. */
+  private async get(url: URL): Promise<{ code: string; body?: Buffer }> {
     const started = performance.now();
     let code: string;
-    let body: string | undefined;
+    let body: Buffer | undefined;
     try {
       const response = await request(url, { method: 'GET', dispatcher: this.agent, signal: AbortSignal.timeout(this.options.target.requestTimeoutMilliseconds) });
       code = String(response.statusCode);
-      if (response.statusCode === 200) body = await readLimitedBody(response.body, maximumBlobBytes, code);
+      if (response.statusCode === 200) body = await readLimitedBytes(response.body, maximumBlobBytes, code);
       else await response.body.dump();
     } catch (error) {
       code = error instanceof UpstreamError ? error.code : classifyTransportError(error).code;
@@ -146,7 +152,14 @@ export class ErrorDetailsFetcher {
     return { code, body };
   }
 
-  private increment(record: PnsErrorRecord) {
+  /** Counted with the blob's records, in the same transaction: once per blob read. */
+  private invalidIncrements(invalid: number): CounterIncrement[] {
+    if (invalid === 0) return [];
+    const labels = { source: sourceLabels.azureNotificationHubs, target: this.options.target.name, reason: invalidReason };
+    return [{ family: metricNames.invalidItems, labels, value: invalid }];
+  }
+
+  private increment(record: PnsErrorRecord): CounterIncrement {
     const { target, errorLabels } = this.options;
     return {
       family: metricNames.pnsErrors,

@@ -83,6 +83,18 @@ describe('parseNotificationDetails', () => {
     expect(details.endTime! - details.startTime!).toBe(30 * 60_000);
   });
 
+  it('spells known outcome names canonically whatever their case, summing spellings, and keeps unknown names verbatim', () => {
+    const apns = parseFixture('completed-outcome-names-in-other-cases.xml').platforms[0];
+    expect(apns?.outcomes).toEqual([
+      { name: 'Success', count: 6n },
+      { name: 'WrongToken', count: 2n },
+      { name: 'TokenProviderUnreachable', count: 1n },
+      // Not a known name: two spellings, two outcomes, as reported.
+      { name: 'someFutureOutcome', count: 4n },
+      { name: 'SomeFutureOutcome', count: 3n },
+    ]);
+  });
+
   it('reads a minimal document with only a State', () => {
     expect(parseFixture('enqueued-minimal.xml')).toEqual({
       notificationId: undefined,

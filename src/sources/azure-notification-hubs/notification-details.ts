@@ -1,4 +1,5 @@
 import { XMLValidator } from 'fast-xml-parser';
+import { canonicalOutcome } from '../../metrics/outcome-classes.js';
 import { normaliseState, type NotificationState } from './notification-state.js';
 import { createXmlParser, hasDocumentTypeDeclaration } from './xml.js';
 
@@ -12,6 +13,7 @@ import { createXmlParser, hasDocumentTypeDeclaration } from './xml.js';
  * hold personal data: they are never read into the result.
  */
 export interface OutcomeCount {
+  /** A known outcome name in its canonical spelling (`success` → `Success`), any other name verbatim. */
   name: string;
   /** A 64-bit integer upstream; kept exact. */
   count: bigint;
@@ -131,10 +133,14 @@ function readCollection(collection: string, value: unknown): PlatformOutcomes {
   outcomeElements.forEach((outcome: unknown, index) => {
     const where = `${collection}/Outcome[${index + 1}]`;
     if (!isRecord(outcome)) throw new NotificationDetailsParseError(`${where} has no Name and Count`);
-    const name = optionalText(outcome, 'Name', where);
-    if (!name) throw new NotificationDetailsParseError(`${where} has no Name`);
+    const reportedName = optionalText(outcome, 'Name', where);
+    if (!reportedName) throw new NotificationDetailsParseError(`${where} has no Name`);
+    // Case-folded here, before anything is keyed on the name: the last-seen counts that delta
+    // counting compares with, the state file and the labels all see one spelling.
+    const name = canonicalOutcome(reportedName);
     const count = parseCount(optionalText(outcome, 'Count', where), `${where}/Count`);
-    // The same name twice in one collection is summed rather than silently overwritten.
+    // The same name twice in one collection (`Success` and `success` included) is summed rather
+    // than silently overwritten.
     const sum = (outcomesByName.get(name) ?? 0n) + count;
     if (sum > maximumCount) throw new NotificationDetailsParseError(`${collection} counts for ${name} exceed a 64-bit integer`);
     outcomesByName.set(name, sum);
