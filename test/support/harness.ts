@@ -7,7 +7,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { startExporter, type RunningExporter } from '../../src/exporter.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { EverliveSimulator } from '../../src/simulator/everlive/server.js';
-import { NotificationHubsSimulator } from '../../src/simulator/notification-hubs/server.js';
+import { NotificationHubsSimulator, type NotificationHubsSimulatorOptions } from '../../src/simulator/notification-hubs/server.js';
 import type { RunSummary } from '../../src/sources/everlive/poller.js';
 import { seededRandom } from '../../src/simulator/random.js';
 import { ManualClock } from '../../src/time/clock.js';
@@ -30,6 +30,8 @@ export interface HarnessOptions {
   everlive?: Record<string, unknown>;
   /** Extra settings for the config's server section (intakeRateLimit, webConfigFile, ...). */
   server?: Record<string, unknown>;
+  /** How the simulated hub answers sends (POST /{hub}/messages, …/$batch, /{hub}/schedulednotifications). */
+  simulator?: Pick<NotificationHubsSimulatorOptions, 'planForSend' | 'scheduledTelemetry'>;
 }
 
 export const everliveMasterKey = 'everlive-master-key-do-not-log';
@@ -57,6 +59,7 @@ export class Harness {
       hubs: (options.hubs ?? ['orders']).map((name) => ({ name, keys: { DefaultListenSharedAccessSignature: hubKey } })),
       clock: harness.clock,
       random: seededRandom(7),
+      ...options.simulator,
     });
     await harness.simulator.start();
     harness.everliveSimulator = new EverliveSimulator({ appId: everliveAppId, masterKey: everliveMasterKey, clock: harness.clock });
