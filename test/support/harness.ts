@@ -31,7 +31,7 @@ export interface HarnessOptions {
   /** Extra settings for the config's server section (intakeRateLimit, webConfigFile, ...). */
   server?: Record<string, unknown>;
   /** How the simulated hub answers sends (POST /{hub}/messages, …/$batch, /{hub}/schedulednotifications). */
-  simulator?: Pick<NotificationHubsSimulatorOptions, 'planForSend' | 'scheduledTelemetry'>;
+  simulator?: Pick<NotificationHubsSimulatorOptions, 'planForSend' | 'scheduledTelemetry' | 'acceptOwnAddressAudience'>;
 }
 
 export const everliveMasterKey = 'everlive-master-key-do-not-log';

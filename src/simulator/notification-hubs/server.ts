@@ -81,6 +81,9 @@ export class NotificationHubsSimulator {
   private readonly random: () => number;
   private server: Server | undefined;
   private baseUrl = '';
+  /** A second, https listener on the same simulated hubs (see startTls). */
+  private tlsServer: Server | undefined;
+  private tlsBaseUrl = '';
 
   constructor(private readonly options: NotificationHubsSimulatorOptions) {
     this.namespaceHost = `${options.namespace}.servicebus.windows.net`;
@@ -125,13 +128,32 @@ export class NotificationHubsSimulator {
     return this.baseUrl;
   }
 
+  /**
+   * Also serves https, on a port of its own, for clients that speak only https (the Azure SDK) while
+   * the exporter under test talks http to the same simulated hubs. Returns that listener's URL.
+   */
+  async startTls(tls: { key: string | Buffer; cert: string | Buffer }, port = 0): Promise<string> {
+    this.tlsServer = createHttpsServer({ key: tls.key, cert: tls.cert }, (request, response) => this.handle(request, response));
+    this.tlsServer.listen(port, '127.0.0.1');
+    await once(this.tlsServer, 'listening');
+    this.tlsBaseUrl = `https://127.0.0.1:${(this.tlsServer.address() as AddressInfo).port}`;
+    return this.tlsBaseUrl;
+  }
+
+  get tlsUrl(): string {
+    return this.tlsBaseUrl;
+  }
+
   async stop(): Promise<void> {
-    if (!this.server) return;
-    const closed = once(this.server, 'close');
-    this.server.close();
-    this.server.closeAllConnections();
-    await closed;
+    for (const server of [this.server, this.tlsServer]) {
+      if (!server) continue;
+      const closed = once(server, 'close');
+      server.close();
+      server.closeAllConnections();
+      await closed;
+    }
     this.server = undefined;
+    this.tlsServer = undefined;
   }
 
   /** Creates a message now; returns its ID. */
@@ -251,7 +273,8 @@ export class NotificationHubsSimulator {
     const verify = (resourceUri: string) =>
       verifySasHeader({ header: request.headers.authorization, resourceUri, keys, nowSeconds: Math.floor(this.clock.now() / 1000) });
     let rejection = verify(`https://${this.namespaceHost}${url.pathname}`);
-    if (rejection && this.options.acceptOwnAddressAudience && verify(`${this.baseUrl.replace(/^http:/, 'https:')}${url.pathname}`) === undefined) {
+    const ownAddresses = [this.baseUrl.replace(/^http:/, 'https:'), this.tlsBaseUrl].filter((address) => address !== '');
+    if (rejection && this.options.acceptOwnAddressAudience && ownAddresses.some((address) => verify(`${address}${url.pathname}`) === undefined)) {
       rejection = undefined;
     }
     if (rejection) {
