@@ -44,6 +44,7 @@ describe('parseConfig', () => {
         apiVersion: '2020-06',
         notFoundDeadlineMilliseconds: 30 * 60_000,
         maxAgeMilliseconds: 2 * 3_600_000,
+        scheduledMaxAgeMilliseconds: 8 * 86_400_000,
         concurrency: 8,
         requestTimeoutMilliseconds: 10_000,
         errorDetails: { allowedHosts: ['*.blob.core.windows.net'], retryForMilliseconds: 2 * 3_600_000 },

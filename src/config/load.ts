@@ -34,6 +34,8 @@ export interface AzureNotificationHubTarget {
   apiVersion: string;
   notFoundDeadlineMilliseconds: number;
   maxAgeMilliseconds: number;
+  /** Scheduled sends: how long after intake they are followed, found or not (see README). */
+  scheduledMaxAgeMilliseconds: number;
   concurrency: number;
   requestTimeoutMilliseconds: number;
   errorDetails: { allowedHosts: string[]; retryForMilliseconds: number };
@@ -230,6 +232,7 @@ function resolveConfig(raw: RawConfig, readFile: ((path: string) => string) | un
       apiVersion: hub.apiVersion,
       notFoundDeadlineMilliseconds: parseDuration(hub.notFoundDeadline) as number,
       maxAgeMilliseconds: parseDuration(hub.maxAge) as number,
+      scheduledMaxAgeMilliseconds: parseDuration(hub.scheduledMaxAge) as number,
       concurrency: hub.concurrency,
       requestTimeoutMilliseconds: parseDuration(hub.requestTimeout) as number,
       errorDetails: { allowedHosts: hub.errorDetails.allowedHosts, retryForMilliseconds: parseDuration(hub.errorDetails.retryFor) as number },

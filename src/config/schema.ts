@@ -36,6 +36,11 @@ export const azureNotificationHubSchema = z.strictObject({
   apiVersion: z.string().regex(/^\d{4}-\d{2}(-\d{2})?$/, 'must look like 2020-06').default('2020-06'),
   notFoundDeadline: duration.default('30m'),
   maxAge: duration.default('2h'),
+  /**
+   * Bounds a scheduled send instead of notFoundDeadline and maxAge: its telemetry may not exist until
+   * its scheduled time, up to 7 days ahead (docs: notification-hubs-send-push-notifications-scheduled).
+   */
+  scheduledMaxAge: duration.default('8d'),
   concurrency: z.number().int().min(1).max(256).default(8),
   requestTimeout: duration.default('10s'),
   errorDetails: z
@@ -104,6 +109,6 @@ export type RawConfig = z.infer<typeof configSchema>;
 export const fileCapableKeys = {
   server: ['listen', 'apiTokens'],
   storage: ['path', 'finishedRetention'],
-  azureNotificationHubs: ['name', 'connectionString', 'hub', 'endpoint', 'apiVersion', 'notFoundDeadline', 'maxAge', 'requestTimeout'],
+  azureNotificationHubs: ['name', 'connectionString', 'hub', 'endpoint', 'apiVersion', 'notFoundDeadline', 'maxAge', 'scheduledMaxAge', 'requestTimeout'],
   everlive: ['name', 'endpoint', 'appId', 'masterKey', 'schedule', 'overlap', 'initialLookback', 'requestTimeout', 'logsPath', 'reasonField'],
 } as const;

@@ -93,13 +93,19 @@ export function createExporterMetrics(options: ExporterMetricsOptions): Exporter
       include: isConfigured,
     }),
   );
+  // Intake is for Azure IDs only: its series carry target (no source), '' for items naming no
+  // configured target, so accepted = Σ messages + Σ expired + Σ tracked can be checked per target.
+  const intakeTargets = new Set(['', ...options.azureTargets.map(({ target }) => target)]);
   register(
     durableCounter({
       name: metricNames.intakeNotifications,
-      help: 'Notification IDs received by the intake API, by result: accepted, duplicate, rejected.',
+      help: 'Notification IDs received by the intake API, by target (empty when unknown) and result: accepted, duplicate, rejected.',
       totals: store.counters,
-      include: () => true,
-      seed: () => ['accepted', 'duplicate', 'rejected'].map((result) => ({ result })),
+      include: (labels) => intakeTargets.has(labels.target ?? ''),
+      seed: () => [
+        { target: '', result: 'rejected' },
+        ...options.azureTargets.flatMap(({ target }) => ['accepted', 'duplicate', 'rejected'].map((result) => ({ target, result }))),
+      ],
     }),
   );
   register(

@@ -37,6 +37,11 @@ export function labelKey(labels: LabelSet): string {
   return JSON.stringify(Object.keys(labels).sort().map((name) => [name, labels[name]]));
 }
 
+/** The label set a `labelKey` was made from. */
+export function parseLabelKey(key: string): LabelSet {
+  return Object.fromEntries(JSON.parse(key) as [string, string][]);
+}
+
 export class CounterTotals {
   private readonly families = new Map<string, Map<string, CounterSeries>>();
 

@@ -27,7 +27,7 @@ export function intakeRoutes(dependencies: IntakeDependencies): Router {
     '/notifications',
     (request, response, next) => {
       if (!request.is('application/json')) {
-        countRejected(dependencies, 1);
+        countRejected(dependencies, ['']);
         response.status(415).json({ error: 'Content-Type must be application/json' });
         return;
       }
@@ -53,10 +53,10 @@ export function intakeRoutes(dependencies: IntakeDependencies): Router {
   router.all('/notifications', (_request, response) => {
     response.set('Allow', 'GET, POST').status(405).json({ error: 'method not allowed' });
   });
-  // Bodies the JSON parser refused (malformed, too large) are rejected items too; the app's error
-  // handler then answers.
+  // Bodies the JSON parser refused (malformed, too large) are rejected items too, of no known
+  // target; the app's error handler then answers.
   router.use((error: unknown, request: Request, _response: Response, next: NextFunction) => {
-    if (request.method === 'POST') countRejected(dependencies, 1);
+    if (request.method === 'POST') countRejected(dependencies, ['']);
     next(error);
   });
   return router;
@@ -65,8 +65,7 @@ export function intakeRoutes(dependencies: IntakeDependencies): Router {
 function accept(request: Request, response: Response, dependencies: IntakeDependencies): void {
   const validation = validateIntake(request.body, dependencies.targets);
   if (!validation.ok) {
-    const itemCount = Array.isArray(request.body) ? Math.max(1, (request.body as unknown[]).length) : 1;
-    countRejected(dependencies, itemCount);
+    countRejected(dependencies, validation.rejectedTargets);
     response.status(400).json({ error: validation.error, items: validation.items });
     return;
   }
@@ -157,10 +156,13 @@ function decodeCursor(text: string | undefined): { acceptedAt: number; target: s
   return null;
 }
 
-/** Counting a rejection must never turn a 4xx into a 500 (a failing disk is logged, not thrown). */
-function countRejected(dependencies: IntakeDependencies, count: number): void {
+/**
+ * Counts refused items, one entry per item with the target it named ('' when unknown). Counting a
+ * rejection must never turn a 4xx into a 500 (a failing disk is logged, not thrown).
+ */
+function countRejected(dependencies: IntakeDependencies, targets: readonly string[]): void {
   try {
-    dependencies.store.countRejectedIntake(count);
+    dependencies.store.countRejectedIntake(targets);
   } catch (error) {
     dependencies.logger.error({ error: String(error) }, 'cannot count rejected intake items');
   }

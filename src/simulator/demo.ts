@@ -147,7 +147,12 @@ class DemoSender {
   private async sendAndForward(hub: string): Promise<void> {
     const sent = await request(`${this.simulator.url}/${hub}/messages/?api-version=2020-06`, {
       method: 'POST',
-      headers: { authorization: this.tokens.get(hub)?.authorizationHeader() ?? '', 'x-ms-version': '2020-06', 'content-type': 'application/json' },
+      headers: {
+        authorization: this.tokens.get(hub)?.authorizationHeader() ?? '',
+        'x-ms-version': '2020-06',
+        'content-type': 'application/json',
+        'servicebusnotification-format': 'apple',
+      },
       body: '{"aps":{"alert":"demo"}}',
     });
     await sent.body.dump();

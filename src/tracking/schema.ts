@@ -1,8 +1,14 @@
+import type Database from 'better-sqlite3';
+import { attributeIntakeCountsToTargets } from './intake-counter-migration.js';
+
+/** SQL to run, or a step that needs code (it runs inside the migration's transaction). */
+export type Migration = string | ((database: Database.Database) => void);
+
 /**
  * The state file's schema. `PRAGMA user_version` says which migrations have run; a file from a newer
  * version is refused rather than guessed at.
  */
-export const migrations: readonly string[] = [
+export const migrations: readonly Migration[] = [
   `
   CREATE TABLE azure_messages (
     target TEXT NOT NULL,
@@ -121,4 +127,11 @@ export const migrations: readonly string[] = [
 
   CREATE INDEX azure_messages_accepted_at ON azure_messages (accepted_at);
   `,
+  `
+  -- Scheduled sends (issue 11): their telemetry may not exist until the scheduled time, so they are
+  -- bounded by scheduledMaxAge instead of notFoundDeadline and maxAge, across restarts too.
+  ALTER TABLE azure_messages ADD COLUMN scheduled INTEGER NOT NULL DEFAULT 0;
+  `,
+  // The intake counter gains a target label (issue 11); counts from before are attributed to targets.
+  attributeIntakeCountsToTargets,
 ];

@@ -42,8 +42,22 @@ describe('TrackingStore', () => {
 
     const reopened = TrackingStore.open(path, histogramBounds);
     expect(reopened.loadActiveMessages()).toHaveLength(3);
-    expect(reopened.counters.get('push_notification_intake_notifications_total', { result: 'accepted' })).toBe(3);
-    expect(reopened.counters.get('push_notification_intake_notifications_total', { result: 'duplicate' })).toBe(1);
+    const intake = (target: string, result: string) => reopened.counters.get('push_notification_intake_notifications_total', { target, result });
+    expect([intake('prod', 'accepted'), intake('other', 'accepted'), intake('prod', 'duplicate'), intake('other', 'duplicate')]).toEqual([2, 1, 1, 0]);
+    reopened.close();
+  });
+
+  it('starts a scheduled send in state Scheduled and keeps it so across a restart', () => {
+    const store = TrackingStore.open(path, histogramBounds);
+    const { accepted } = store.acceptNotifications([{ target: 'prod', notificationId: 's', scheduled: true }, { target: 'prod', notificationId: 'n' }], 0, 10_000);
+    expect(accepted.map(({ state, scheduled }) => ({ state, scheduled }))).toEqual([{ state: 'Scheduled', scheduled: true }, { state: 'Pending', scheduled: false }]);
+    store.close();
+    const reopened = TrackingStore.open(path, histogramBounds);
+    expect(reopened.loadActiveMessages().map(({ notificationId, state, scheduled }) => ({ notificationId, state, scheduled }))).toEqual([
+      { notificationId: 'n', state: 'Pending', scheduled: false },
+      { notificationId: 's', state: 'Scheduled', scheduled: true },
+    ]);
+    expect(reopened.getNotification('prod', 's')).toMatchObject({ state: 'Scheduled', scheduled: true });
     reopened.close();
   });
 

@@ -7,6 +7,7 @@ import {
   CounterTotals,
   HistogramTotals,
   labelKey,
+  parseLabelKey,
   type CounterIncrement,
   type HistogramObservation,
   type HistogramSeries,
@@ -14,7 +15,7 @@ import {
 } from '../metrics/totals.js';
 import { ErrorDetailsStore } from './error-details-store.js';
 import { EverliveStore } from './everlive-store.js';
-import { migrations } from './schema.js';
+import { migrations, type Migration } from './schema.js';
 import { StateFileIdentity } from './state-file-identity.js';
 import {
   outcomeCountKey,
@@ -44,6 +45,7 @@ interface MessageRow {
   notification_id: string;
   state: string;
   reported_state: string | null;
+  scheduled: number;
   accepted_at: number;
   next_poll_at: number | null;
   attempts: number;
@@ -60,7 +62,7 @@ interface MessageRow {
 
 type ActiveMessageRow = Pick<
   MessageRow,
-  'target' | 'notification_id' | 'state' | 'accepted_at' | 'next_poll_at' | 'attempts' | 'not_found_count' | 'first_found_at'
+  'target' | 'notification_id' | 'state' | 'scheduled' | 'accepted_at' | 'next_poll_at' | 'attempts' | 'not_found_count' | 'first_found_at'
 >;
 
 interface CountRow {
@@ -103,8 +105,8 @@ export class TrackingStore {
     );
     this.statements = {
       insertMessage: database.prepare(
-        `INSERT INTO azure_messages (target, notification_id, state, accepted_at, next_poll_at)
-         VALUES (?, ?, 'Pending', ?, ?) ON CONFLICT DO NOTHING`,
+        `INSERT INTO azure_messages (target, notification_id, state, scheduled, accepted_at, next_poll_at)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       ),
       updateMessage: database.prepare(
         `UPDATE azure_messages SET state = @state, reported_state = coalesce(@reportedState, reported_state),
@@ -190,23 +192,31 @@ export class TrackingStore {
     return this.identity?.problem();
   }
 
-  /** Stores new IDs (duplicates, including recently finished ones, are only counted) in one transaction. */
+  /**
+   * Stores new IDs (duplicates, including recently finished ones, are only counted) in one
+   * transaction. A scheduled send starts in state `Scheduled`, any other in `Pending`.
+   */
   acceptNotifications(items: readonly NewNotification[], now: number, firstPollAt: number): IntakeResult {
     const accepted: TrackedMessage[] = [];
     let duplicates = 0;
     const increments: CounterIncrement[] = [];
     this.database.transaction(() => {
       for (const item of items) {
-        const result = this.statements.insertMessage.run(item.target, item.notificationId, now, firstPollAt);
+        const scheduled = item.scheduled === true;
+        const state: TrackedState = scheduled ? 'Scheduled' : 'Pending';
+        const result = this.statements.insertMessage.run(item.target, item.notificationId, state, scheduled ? 1 : 0, now, firstPollAt);
         if (result.changes === 0) {
           duplicates += 1;
+          increments.push(intakeIncrement('duplicate', item.target, 1));
           continue;
         }
+        increments.push(intakeIncrement('accepted', item.target, 1));
         accepted.push({
           target: item.target,
           notificationId: item.notificationId,
           acceptedAt: now,
-          state: 'Pending',
+          state,
+          scheduled,
           nextPollAt: firstPollAt,
           attempts: 0,
           notFoundCount: 0,
@@ -214,16 +224,15 @@ export class TrackingStore {
           lastCounts: new Map(),
         });
       }
-      if (accepted.length > 0) increments.push(intakeIncrement('accepted', accepted.length));
-      if (duplicates > 0) increments.push(intakeIncrement('duplicate', duplicates));
-      this.persistCounters(increments);
+      this.persistCounters(mergeIncrements(increments));
     }).immediate();
     this.applyCounters(increments);
     return { accepted, duplicates };
   }
 
-  countRejectedIntake(count: number): void {
-    const increments = [intakeIncrement('rejected', count)];
+  /** Counts refused intake items: one entry per item, the target it named ('' when unknown). */
+  countRejectedIntake(targets: readonly string[]): void {
+    const increments = mergeIncrements(targets.map((target) => intakeIncrement('rejected', target, 1)));
     this.database.transaction(() => this.persistCounters(increments)).immediate();
     this.applyCounters(increments);
   }
@@ -315,7 +324,7 @@ export class TrackingStore {
     // messages) would nearly double the memory peak at start-up.
     const rows = this.database
       .prepare(
-        `SELECT target, notification_id, state, accepted_at, next_poll_at, attempts, not_found_count, first_found_at
+        `SELECT target, notification_id, state, scheduled, accepted_at, next_poll_at, attempts, not_found_count, first_found_at
            FROM azure_messages WHERE finished_at IS NULL`,
       )
       .iterate() as IterableIterator<ActiveMessageRow>;
@@ -325,6 +334,7 @@ export class TrackingStore {
         notificationId: row.notification_id,
         acceptedAt: row.accepted_at,
         state: row.state as TrackedState,
+        scheduled: row.scheduled === 1,
         nextPollAt: row.next_poll_at ?? row.accepted_at,
         attempts: row.attempts,
         notFoundCount: row.not_found_count,
@@ -361,6 +371,7 @@ export class TrackingStore {
       notificationId: row.notification_id,
       state: row.state as TrackedState,
       reportedState: row.reported_state,
+      scheduled: row.scheduled === 1,
       acceptedAt: isoTime(row.accepted_at) as string,
       nextPollAt: row.finished_at === null ? isoTime(row.next_poll_at) : null,
       lastPolledAt: isoTime(row.last_polled_at),
@@ -429,7 +440,7 @@ export class TrackingStore {
       labels: string;
       value: number;
     }[];
-    for (const row of counters) this.counters.add(row.family, parseLabels(row.labels), row.value);
+    for (const row of counters) this.counters.add(row.family, parseLabelKey(row.labels), row.value);
     const histograms = this.database.prepare(`SELECT * FROM histogram_totals`).all() as {
       family: string;
       labels: string;
@@ -443,7 +454,7 @@ export class TrackingStore {
       // Buckets that changed between versions cannot be re-split: keep the series only if they match.
       if (row.bounds !== JSON.stringify(bounds)) continue;
       this.histograms.replace(row.family, {
-        labels: parseLabels(row.labels),
+        labels: parseLabelKey(row.labels),
         bounds,
         bucketCounts: JSON.parse(row.bucket_counts) as number[],
         sum: row.sum,
@@ -511,8 +522,9 @@ function mergeIncrements(increments: readonly CounterIncrement[]): CounterIncrem
   return [...merged.values()];
 }
 
-function intakeIncrement(result: 'accepted' | 'duplicate' | 'rejected', value: number): CounterIncrement {
-  return { family: metricNames.intakeNotifications, labels: { result }, value };
+/** Intake items carry their target (no `source`: intake is for Azure IDs only), '' when it is unknown. */
+function intakeIncrement(result: 'accepted' | 'duplicate' | 'rejected', target: string, value: number): CounterIncrement {
+  return { family: metricNames.intakeNotifications, labels: { target, result }, value };
 }
 
 function migrate(database: Database.Database, path: string): void {
@@ -524,8 +536,10 @@ function migrate(database: Database.Database, path: string): void {
     );
   }
   for (let next = version; next < migrations.length; next += 1) {
+    const migration = migrations[next] as Migration;
     database.transaction(() => {
-      database.exec(migrations[next] as string);
+      if (typeof migration === 'string') database.exec(migration);
+      else migration(database);
       database.pragma(`user_version = ${next + 1}`);
     }).immediate();
   }
@@ -545,10 +559,6 @@ function describeOpenError(error: unknown, path: string): Error {
     return new StoreError(`cannot open state file ${path}: ${message}`);
   }
   return new StoreError(`cannot open state file ${path}: ${message}`);
-}
-
-function parseLabels(text: string): LabelSet {
-  return Object.fromEntries(JSON.parse(text) as [string, string][]);
 }
 
 function isoTime(milliseconds: number | null): string | null {

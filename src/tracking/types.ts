@@ -16,6 +16,12 @@ export interface TrackedMessage {
   nextPollAt: number;
   attempts: number;
   notFoundCount: number;
+  /**
+   * Accepted as a scheduled send (a /schedulednotifications/ Location, or `scheduled: true`): its
+   * telemetry may not exist until the scheduled time, so `scheduledMaxAge` bounds it instead of
+   * `notFoundDeadline` and `maxAge`.
+   */
+  scheduled: boolean;
   /** Consecutive answers with the same non-terminal state; spaces re-polls out. Not persisted. */
   unchangedCount: number;
   /** Consecutive failed requests for this message (the hub's own back-off comes first). Not persisted. */
@@ -41,6 +47,8 @@ export function splitOutcomeCountKey(key: string): { platform: string; outcome: 
 export interface NewNotification {
   target: string;
   notificationId: string;
+  /** A scheduled send: tracked from state `Scheduled` (see TrackedMessage.scheduled). */
+  scheduled?: boolean;
 }
 
 /** Everything one poll answer changes, written in one transaction. */
@@ -72,6 +80,7 @@ export interface NotificationRecord {
   notificationId: string;
   state: TrackedState;
   reportedState: string | null;
+  scheduled: boolean;
   acceptedAt: string;
   nextPollAt: string | null;
   lastPolledAt: string | null;

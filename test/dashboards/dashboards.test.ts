@@ -29,8 +29,8 @@ import {
 
 const expectedUids = ['push-notification-exporter-health', 'push-notification-overview'];
 const datasourceReference = '${datasource}';
-// Series of these families carry no target label.
-const familiesWithoutTarget = new Set(['push_notification_intake_notifications_total', 'push_notification_exporter_build_info']);
+// Series of these families carry no target label (intake items carry theirs since issue 11).
+const familiesWithoutTarget = new Set(['push_notification_exporter_build_info']);
 
 const dashboards = loadDashboards();
 
@@ -216,6 +216,22 @@ describe('Grafana dashboards', () => {
     expect(titles('push-notification-exporter-health')).toEqual(
       expect.arrayContaining(['Upstream requests by code', 'Upstream request duration', 'Messages being tracked by state', 'Intake items by result']),
     );
+  });
+
+  it('show the per-target conservation of intake items (issue 11): accepted minus finished, given up and tracked', () => {
+    const panel = dataPanels(byUid('push-notification-exporter-health').dashboard).find((candidate) => candidate.title === 'Intake conservation per target');
+    const expr = panel?.targets?.[0]?.expr ?? '';
+    expect(metricNamesIn(expr).sort()).toEqual([
+      'push_notification_intake_notifications_total',
+      'push_notification_messages_total',
+      'push_notification_tracked_messages',
+      'push_notification_tracking_expired_total',
+    ]);
+    expect(expr).toMatch(/^sum by \(target\) \(push_notification_intake_notifications_total\{[^}]*result="accepted"[^}]*\}\) - \(/);
+    // Only Azure series: Everlive notifications never come through the intake.
+    for (const name of ['push_notification_messages_total', 'push_notification_tracking_expired_total', 'push_notification_tracked_messages']) {
+      for (const selector of selectorsOf(expr, name)) expect(selector, name).toContain('source="azure_notification_hubs"');
+    }
   });
 
   it('are provisioned from files, and the example data source is Prometheus', () => {

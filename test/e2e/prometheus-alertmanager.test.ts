@@ -245,6 +245,14 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
     }
   });
 
+  it('shows intake conservation 0 per Azure target on the health dashboard, with the intake series labelled by target', async () => {
+    const query = panelQueries(loadDashboards()).find((candidate) => candidate.panel === 'Intake conservation per target');
+    expect(query).toBeDefined();
+    const answer = await prometheus?.query(substituteVariables(query?.expr ?? '', grafanaVariables));
+    expect(answer?.data?.result.map((sample) => [sample.metric.target, Number(sample.value[1])])).toEqual([[target, 0]]);
+    expect(await prometheus?.scalar(`sum(push_notification_intake_notifications_total{target="${target}", result="accepted"})`)).toBe(2 * wavePlans.length);
+  });
+
   it('answers every dashboard variable query with values', async () => {
     for (const { dashboard } of loadDashboards()) {
       for (const variable of dashboard.templating.list.filter((candidate) => candidate.type === 'query')) {

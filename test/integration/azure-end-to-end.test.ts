@@ -46,9 +46,9 @@ const plans: Record<string, MessagePlan> = {
   },
 };
 
-/** The design's invariant: accepted intake items = Σ messages_total + Σ tracking_expired_total + Σ tracked_messages. */
+/** The design's invariant, per target: accepted intake items = Σ messages_total + Σ tracking_expired_total + Σ tracked_messages. */
 function expectConservation(samples: Sample[]): void {
-  const accepted = sumOf(samples, 'push_notification_intake_notifications_total', { result: 'accepted' });
+  const accepted = sumOf(samples, 'push_notification_intake_notifications_total', { target, result: 'accepted' });
   const finished = sumOf(samples, 'push_notification_messages_total', { target });
   const expired = sumOf(samples, 'push_notification_tracking_expired_total', { target });
   const tracked = sumOf(samples, 'push_notification_tracked_messages', { target });
@@ -123,11 +123,12 @@ describe('Azure Notification Hubs end to end on the simulator', () => {
       ]),
     );
     expect(sumOf(samples, 'push_notification_tracked_messages', { target })).toBe(0);
-    expect(groupBy(samples, 'push_notification_intake_notifications_total', ['result'])).toEqual(
+    expect(groupBy(samples, 'push_notification_intake_notifications_total', ['target', 'result'])).toEqual(
       new Map([
-        ['accepted', 7],
-        ['duplicate', 2],
-        ['rejected', 0],
+        ['/rejected', 0],
+        [`${target}/accepted`, 7],
+        [`${target}/duplicate`, 2],
+        [`${target}/rejected`, 0],
       ]),
     );
     expectConservation(samples);

@@ -7,7 +7,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { startExporter, type RunningExporter } from '../../src/exporter.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { EverliveSimulator, type EverliveSimulatorOptions } from '../../src/simulator/everlive/server.js';
-import { NotificationHubsSimulator } from '../../src/simulator/notification-hubs/server.js';
+import { NotificationHubsSimulator, type NotificationHubsSimulatorOptions } from '../../src/simulator/notification-hubs/server.js';
 import type { RunSummary } from '../../src/sources/everlive/poller.js';
 import { seededRandom } from '../../src/simulator/random.js';
 import { ManualClock, SteppableClock } from '../../src/time/clock.js';
@@ -32,6 +32,8 @@ export interface HarnessOptions {
   everliveSimulator?: Omit<EverliveSimulatorOptions, 'appId' | 'masterKey' | 'clock'>;
   /** Extra settings for the config's server section (intakeRateLimit, webConfigFile, ...). */
   server?: Record<string, unknown>;
+  /** How the simulated hub answers sends (POST /{hub}/messages, …/$batch, /{hub}/schedulednotifications). */
+  simulator?: Pick<NotificationHubsSimulatorOptions, 'planForSend' | 'scheduledTelemetry' | 'acceptOwnAddressAudience'>;
 }
 
 export const everliveMasterKey = 'everlive-master-key-do-not-log';
@@ -61,6 +63,7 @@ export class Harness {
       hubs: (options.hubs ?? ['orders']).map((name) => ({ name, keys: { DefaultListenSharedAccessSignature: hubKey } })),
       clock: harness.clock,
       random: seededRandom(7),
+      ...options.simulator,
     });
     await harness.simulator.start();
     harness.everliveSimulator = new EverliveSimulator({ ...options.everliveSimulator, appId: everliveAppId, masterKey: everliveMasterKey, clock: harness.clock });

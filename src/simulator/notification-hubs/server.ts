@@ -9,6 +9,8 @@ import { errorRecords, hasErrorDetails, renderPnsFeedbackBlob } from './pns-feed
 import { escapeXml, renderNotificationDetails } from './render.js';
 import { applyBodyFault, isBodyFault, type BodyFault } from '../body-faults.js';
 import { verifySasHeader } from './sas-verifier.js';
+import { SendEndpoints, type SimulatedSend } from './send-endpoints.js';
+import { sendKindOf, type ScheduledTelemetry } from './sends.js';
 
 export interface SimulatedHub {
   name: string;
@@ -55,8 +57,10 @@ export interface NotificationHubsSimulatorOptions {
   hubs: SimulatedHub[];
   clock?: Clock;
   random?: () => number;
-  /** Plan for messages created through the send endpoint (POST /{hub}/messages/). */
+  /** Plan for messages created through the send endpoints (POST /{hub}/messages, …/$batch, /{hub}/schedulednotifications). */
   planForSend?: (hub: string) => MessagePlan;
+  /** What the ID of a scheduled send answers on the telemetry endpoint (see sends.ts); default `scheduled-state`. */
+  scheduledTelemetry?: ScheduledTelemetry;
   /** Serve https with this PEM key and certificate instead of http (the Azure SDK speaks only https). */
   tls?: { key: string | Buffer; cert: string | Buffer };
   /**
@@ -75,6 +79,7 @@ export class NotificationHubsSimulator {
   readonly namespaceHost: string;
   readonly requests: SimulatorRequest[] = [];
   private readonly messages = new Map<string, SimulatedMessage>();
+  private readonly sendEndpoints: SendEndpoints;
   private readonly faults = new Map<string, { fault: SimulatorFault; remaining: number }[]>();
   /** Per hub: the end of the last Retry-After answered. Like the service, it throttles until then. */
   private readonly retryAfterEnds = new Map<string, number>();
@@ -84,12 +89,31 @@ export class NotificationHubsSimulator {
   private readonly random: () => number;
   private server: Server | undefined;
   private baseUrl = '';
+  /** A second, https listener on the same simulated hubs (see startTls). */
+  private tlsServer: Server | undefined;
+  private tlsBaseUrl = '';
 
   constructor(private readonly options: NotificationHubsSimulatorOptions) {
     this.namespaceHost = `${options.namespace}.servicebus.windows.net`;
     this.hubs = new Map(options.hubs.map((hub) => [hub.name.toLowerCase(), new Map(Object.entries(hub.keys))]));
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
+    this.sendEndpoints = new SendEndpoints({
+      namespaceHost: this.namespaceHost,
+      clock: this.clock,
+      random: this.random,
+      planForSend: options.planForSend,
+      scheduledTelemetry: options.scheduledTelemetry ?? 'scheduled-state',
+      createMessage: (hub, plan, notificationId) => this.createMessage(hub, plan, notificationId),
+      message: (hub, notificationId) => this.messages.get(messageKey(hub, notificationId)),
+      newNotificationId: () => generateNotificationId(this.random),
+      answerError: (response, status, detail) => sendError(response, status, detail),
+    });
+  }
+
+  /** Every send answered 201, in order: its kind, its Location, and the ID its telemetry is under. */
+  get sends(): readonly SimulatedSend[] {
+    return this.sendEndpoints.sends;
   }
 
   get url(): string {
@@ -112,13 +136,32 @@ export class NotificationHubsSimulator {
     return this.baseUrl;
   }
 
+  /**
+   * Also serves https, on a port of its own, for clients that speak only https (the Azure SDK) while
+   * the exporter under test talks http to the same simulated hubs. Returns that listener's URL.
+   */
+  async startTls(tls: { key: string | Buffer; cert: string | Buffer }, port = 0): Promise<string> {
+    this.tlsServer = createHttpsServer({ key: tls.key, cert: tls.cert }, (request, response) => this.handle(request, response));
+    this.tlsServer.listen(port, '127.0.0.1');
+    await once(this.tlsServer, 'listening');
+    this.tlsBaseUrl = `https://127.0.0.1:${(this.tlsServer.address() as AddressInfo).port}`;
+    return this.tlsBaseUrl;
+  }
+
+  get tlsUrl(): string {
+    return this.tlsBaseUrl;
+  }
+
   async stop(): Promise<void> {
-    if (!this.server) return;
-    const closed = once(this.server, 'close');
-    this.server.close();
-    this.server.closeAllConnections();
-    await closed;
+    for (const server of [this.server, this.tlsServer]) {
+      if (!server) continue;
+      const closed = once(server, 'close');
+      server.close();
+      server.closeAllConnections();
+      await closed;
+    }
     this.server = undefined;
+    this.tlsServer = undefined;
   }
 
   /** Creates a message now; returns its ID. */
@@ -229,12 +272,13 @@ export class NotificationHubsSimulator {
     const url = new URL(request.url ?? '/', 'http://simulator');
     const segments = url.pathname.split('/').filter((segment) => segment !== '').map(decodeURIComponent);
     const hub = segments[0] ?? '';
-    const notificationId = segments[2];
+    // Sends name no notification (a batch send's third segment is "$batch").
+    const notificationId = request.method === 'POST' ? undefined : segments[2];
     const log = (status: number | 'reset') =>
       this.requests.push({ at: this.clock.now(), method: request.method ?? 'GET', hub, notificationId, status });
 
     if (hub === 'pnserrors') return this.serveErrorDetails(segments, log, response);
-    if (segments.length < 2 || segments[1]?.toLowerCase() !== 'messages' || segments.length > 3) {
+    if (segments.length < 2 || !['messages', 'schedulednotifications'].includes(segments[1]?.toLowerCase() ?? '') || segments.length > 3) {
       log(404);
       return sendError(response, 404, 'The requested resource does not exist.');
     }
@@ -246,7 +290,8 @@ export class NotificationHubsSimulator {
     const verify = (resourceUri: string) =>
       verifySasHeader({ header: request.headers.authorization, resourceUri, keys, nowSeconds: Math.floor(this.clock.now() / 1000) });
     let rejection = verify(`https://${this.namespaceHost}${url.pathname}`);
-    if (rejection && this.options.acceptOwnAddressAudience && verify(`${this.baseUrl.replace(/^http:/, 'https:')}${url.pathname}`) === undefined) {
+    const ownAddresses = [this.baseUrl.replace(/^http:/, 'https:'), this.tlsBaseUrl].filter((address) => address !== '');
+    if (rejection && this.options.acceptOwnAddressAudience && ownAddresses.some((address) => verify(`${address}${url.pathname}`) === undefined)) {
       rejection = undefined;
     }
     if (rejection) {
@@ -267,20 +312,27 @@ export class NotificationHubsSimulator {
     }
     const fault = this.takeFault(hub);
     if (fault) {
-      this.applyFault(hub, fault, response, log, () => this.route(request, response, hub, notificationId, log));
+      this.applyFault(hub, fault, response, log, () => this.route(request, response, { hub, segments, url }, log));
       return;
     }
-    this.route(request, response, hub, notificationId, log);
+    this.route(request, response, { hub, segments, url }, log);
   }
 
   private route(
     request: IncomingMessage,
     response: ServerResponse,
-    hub: string,
-    notificationId: string | undefined,
+    target: { hub: string; segments: string[]; url: URL },
     log: (status: number) => void,
   ): void {
-    if (request.method === 'POST' && notificationId === undefined) return this.send(request, response, hub, log);
+    const { hub, segments, url } = target;
+    const sendKind = sendKindOf(request.method, segments);
+    if (sendKind) return void this.sendEndpoints.send(request, response, { hub, kind: sendKind, url }, log);
+    const notificationId = segments[2];
+    if (segments[1]?.toLowerCase() === 'schedulednotifications') {
+      if (request.method === 'DELETE' && notificationId !== undefined) return this.sendEndpoints.cancel(hub, notificationId, response, log);
+      log(405);
+      return sendError(response, 405, 'method not allowed');
+    }
     if (request.method !== 'GET' || notificationId === undefined) {
       log(405);
       return sendError(response, 405, 'method not allowed');
@@ -304,22 +356,6 @@ export class NotificationHubsSimulator {
         errorDetailsUri: terminal && hasErrorDetails(message.plan) ? this.errorDetailsUriOf(hub, notificationId) : undefined,
       }),
     );
-  }
-
-  /** POST /{hub}/messages/: a send; answers 201 with the Location header, as the real service does. */
-  private send(request: IncomingMessage, response: ServerResponse, hub: string, log: (status: number) => void): void {
-    request.resume();
-    request.on('end', () => {
-      const plan = this.options.planForSend?.(hub);
-      if (!plan) {
-        log(400);
-        return sendError(response, 400, 'this simulator has no plan for sends');
-      }
-      const notificationId = this.createMessage(hub, plan);
-      log(201);
-      response.writeHead(201, { location: this.locationOf(hub, notificationId) });
-      response.end();
-    });
   }
 
   private takeFault(hub: string): SimulatorFault | undefined {

@@ -9,6 +9,7 @@ const target = {
   name: 'prod',
   notFoundDeadlineMilliseconds: 30 * 60_000,
   maxAgeMilliseconds: 2 * 3_600_000,
+  scheduledMaxAgeMilliseconds: 8 * 86_400_000,
 } as AzureNotificationHubTarget;
 const acceptedAt = Date.UTC(2026, 0, 1);
 const noJitter = () => 0;
@@ -19,6 +20,7 @@ function message(overrides: Partial<TrackedMessage> = {}): TrackedMessage {
     notificationId: 'id-1',
     acceptedAt,
     state: 'Pending',
+    scheduled: false,
     nextPollAt: acceptedAt + 10_000,
     attempts: 0,
     notFoundCount: 0,
@@ -134,6 +136,24 @@ describe('computePollOutcome', () => {
   it('polls Scheduled messages every 5 minutes', () => {
     const decision = decide(message(), { kind: 'details', status: 200, details: details({ state: 'Scheduled', reportedState: 'Scheduled' }) }, acceptedAt + 10_000);
     expect(decision.message.nextPollAt).toBe(acceptedAt + 10_000 + 5 * 60_000);
+  });
+
+  it('keeps asking for a scheduled send that answers 404, every 5 minutes, until scheduledMaxAge (not notFoundDeadline)', () => {
+    const scheduled = message({ state: 'Scheduled', scheduled: true, notFoundCount: 20 });
+    const pastNotFoundDeadline = decide(scheduled, { kind: 'not_found', status: 404 }, acceptedAt + 3 * 3_600_000);
+    expect(pastNotFoundDeadline.outcome.finished).toBeUndefined();
+    expect(pastNotFoundDeadline.outcome.state).toBe('Scheduled');
+    expect(pastNotFoundDeadline.message.nextPollAt).toBe(acceptedAt + 3 * 3_600_000 + 5 * 60_000);
+    const atDeadline = decide(scheduled, { kind: 'not_found', status: 404 }, acceptedAt + 8 * 86_400_000);
+    expect(atDeadline.outcome.finished).toEqual({ at: acceptedAt + 8 * 86_400_000, reason: 'not_found' });
+  });
+
+  it('follows a scheduled send past maxAge once found, and gives it up at scheduledMaxAge', () => {
+    const found = message({ state: 'Scheduled', scheduled: true, firstFoundAt: acceptedAt + 10_000 });
+    const sentLate = decide(found, { kind: 'details', status: 200, details: details({ state: 'Processing' }) }, acceptedAt + 3 * 86_400_000);
+    expect(sentLate.outcome.finished).toBeUndefined();
+    const gone = decide(found, { kind: 'not_found', status: 404 }, acceptedAt + 8 * 86_400_000);
+    expect(gone.outcome.finished?.reason).toBe('max_age');
   });
 
   it('maps outcome names beyond the per-target cap, and odd names, to Other', () => {

@@ -7,7 +7,7 @@ import { outcomeCountKey, type PollOutcome, type TrackedMessage } from '../../tr
 import type { TelemetryAnswer } from './client.js';
 import type { NotificationDetails } from './notification-details.js';
 import { isTerminal } from './notification-state.js';
-import { delayAfterNotFound, delayAfterState, nextPollTime, withJitter } from './poll-schedule.js';
+import { delayAfterNotFound, delayAfterState, maxAgeDeadline, nextPollTime, notFoundDeadline, withJitter } from './poll-schedule.js';
 
 /** What one valid answer changes: the new in-memory fields, and the record the store writes. */
 export interface PollDecision {
@@ -27,7 +27,8 @@ export interface PollOutcomeInput {
 /**
  * Decides what a valid answer means for a message: counts grow by delta, a terminal state is counted
  * once with its durations, a message that stays 404 past `notFoundDeadline` or non-terminal past
- * `maxAge` is given up and counted as expired; otherwise the next poll is scheduled.
+ * `maxAge` (both `scheduledMaxAge` for a scheduled send) is given up and counted as expired;
+ * otherwise the next poll is scheduled.
  */
 export function computePollOutcome(input: PollOutcomeInput): PollDecision {
   return input.answer.kind === 'not_found' ? decideNotFound(input) : decideDetails(input, input.answer.details);
@@ -38,14 +39,12 @@ function decideNotFound({ message, now, target, random }: PollOutcomeInput): Pol
   const notFoundCount = message.notFoundCount + 1;
   const base = baseOutcome(message, now, '404', attempts, notFoundCount);
   // Telemetry that was there and is gone again is odd; the message is then bounded by maxAge instead.
-  const deadline =
-    message.state === 'Pending'
-      ? message.acceptedAt + target.notFoundDeadlineMilliseconds
-      : message.acceptedAt + target.maxAgeMilliseconds;
+  const neverFound = message.firstFoundAt === undefined;
+  const deadline = neverFound ? notFoundDeadline(message, target) : maxAgeDeadline(message, target);
   if (now >= deadline) {
-    return expireDecision({ ...message, attempts, notFoundCount }, now, message.state === 'Pending' ? 'not_found' : 'max_age', '404');
+    return expireDecision({ ...message, attempts, notFoundCount }, now, neverFound ? 'not_found' : 'max_age', '404');
   }
-  const nextPollAt = nextPollTime(now, withJitter(delayAfterNotFound(notFoundCount), random), deadline);
+  const nextPollAt = nextPollTime(now, withJitter(delayAfterNotFound(notFoundCount, message.scheduled), random), deadline);
   return { message: { attempts, notFoundCount, nextPollAt }, outcome: { ...base, nextPollAt } };
 }
 
@@ -80,8 +79,8 @@ function decideDetails({ message, now, target, labeler, random }: PollOutcomeInp
       },
     };
   }
-  const maxAgeDeadline = message.acceptedAt + target.maxAgeMilliseconds;
-  if (now >= maxAgeDeadline) {
+  const deadline = maxAgeDeadline(message, target);
+  if (now >= deadline) {
     return {
       message: common,
       outcome: {
@@ -94,7 +93,7 @@ function decideDetails({ message, now, target, labeler, random }: PollOutcomeInp
   }
   const unchangedCount = details.state === message.state ? message.unchangedCount + 1 : 0;
   const delay = withJitter(delayAfterState(details.state, unchangedCount), random);
-  const nextPollAt = nextPollTime(now, delay, maxAgeDeadline);
+  const nextPollAt = nextPollTime(now, delay, deadline);
   return { message: { ...common, unchangedCount, nextPollAt }, outcome: { ...base, nextPollAt } };
 }
 

@@ -1,3 +1,5 @@
+import type { AzureNotificationHubTarget } from '../../config/load.js';
+import type { TrackedMessage } from '../../tracking/types.js';
 import type { NotificationState } from './notification-state.js';
 
 /**
@@ -12,16 +14,38 @@ export const firstPollDelayMilliseconds = 10_000;
 /** The longest gap the schedule itself leaves between two polls of a message (Scheduled, back-off). */
 export const maximumPollGapMilliseconds = 5 * 60_000;
 
-export function delayAfterNotFound(notFoundCount: number): number {
+/** Scheduled sends can be hours or days away; checking every 5 minutes is plenty. */
+export const scheduledPollGapMilliseconds = 5 * 60_000;
+
+/**
+ * After a 404. A scheduled send's telemetry may well not exist until its scheduled time (unknown:
+ * see README "Scheduled sends"), so it is asked for on the Scheduled cadence instead.
+ */
+export function delayAfterNotFound(notFoundCount: number, scheduled = false): number {
+  if (scheduled) return scheduledPollGapMilliseconds;
   // 10 s, 20 s, 40 s, then every 60 s.
   return Math.min(minimumPollGapMilliseconds * 2 ** Math.max(0, notFoundCount - 1), 60_000);
+}
+
+type Deadlines = Pick<AzureNotificationHubTarget, 'notFoundDeadlineMilliseconds' | 'maxAgeMilliseconds' | 'scheduledMaxAgeMilliseconds'>;
+
+/**
+ * When a message whose telemetry was never found is given up (`not_found`). A scheduled send is
+ * followed for scheduledMaxAge instead: it may answer 404 until it is sent, up to 7 days later.
+ */
+export function notFoundDeadline(message: Pick<TrackedMessage, 'acceptedAt' | 'scheduled'>, target: Deadlines): number {
+  return message.acceptedAt + (message.scheduled ? target.scheduledMaxAgeMilliseconds : target.notFoundDeadlineMilliseconds);
+}
+
+/** When a message that is not terminal is given up (`max_age`); scheduledMaxAge for a scheduled send. */
+export function maxAgeDeadline(message: Pick<TrackedMessage, 'acceptedAt' | 'scheduled'>, target: Deadlines): number {
+  return message.acceptedAt + (message.scheduled ? target.scheduledMaxAgeMilliseconds : target.maxAgeMilliseconds);
 }
 
 export function delayAfterState(state: NotificationState, unchangedCount: number): number {
   switch (state) {
     case 'Scheduled':
-      // Scheduled sends can be hours or days away; checking every 5 minutes is plenty.
-      return maximumPollGapMilliseconds;
+      return scheduledPollGapMilliseconds;
     case 'Unknown':
       return Math.min(30_000 * 2 ** unchangedCount, maximumPollGapMilliseconds);
     default:

@@ -14,7 +14,7 @@ import { backoff, SourceHealth } from '../shared/source-health.js';
 import { UpstreamError, UpstreamHttpError } from '../shared/upstream-errors.js';
 import type { TelemetryAnswer } from './client.js';
 import { computePollOutcome, expireDecision, type PollDecision } from './poll-outcome.js';
-import { maximumPollGapMilliseconds, withJitter } from './poll-schedule.js';
+import { maxAgeDeadline, maximumPollGapMilliseconds, withJitter } from './poll-schedule.js';
 
 export interface TelemetryClient {
   getNotificationDetails(notificationId: string): Promise<TelemetryAnswer>;
@@ -192,7 +192,7 @@ export class HubPoller {
     }
     if (result instanceof UpstreamError) {
       this.health.recordFailure(result, { notificationId: message.notificationId }, round);
-      if (now >= message.acceptedAt + this.options.target.maxAgeMilliseconds) {
+      if (now >= maxAgeDeadline(message, this.options.target)) {
         this.commitInBackground(message, expireDecision({ ...message, attempts: message.attempts + 1 }, now, 'max_age', result.code), now);
       } else {
         this.retryLater(message, now);
@@ -214,8 +214,8 @@ export class HubPoller {
   private expireOverdueWhileFailing(now: number): void {
     if (this.health.healthy || now < this.lastSweepAt + 60_000) return;
     this.lastSweepAt = now;
-    const maxAge = this.options.target.maxAgeMilliseconds;
-    for (const message of this.queue.removeWhere((candidate) => now >= candidate.acceptedAt + maxAge)) {
+    const target = this.options.target;
+    for (const message of this.queue.removeWhere((candidate) => now >= maxAgeDeadline(candidate, target))) {
       this.commitInBackground(message, expireDecision(message, now, 'max_age', 'unanswered'), now);
     }
   }
