@@ -1,40 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { MessagePlan } from '../../src/simulator/notification-hubs/message-plan.js';
 import type { SimulatorFault } from '../../src/simulator/notification-hubs/server.js';
 import { Harness } from '../support/harness.js';
-import { groupBy, sumOf } from '../support/prometheus-text.js';
+import { expectExactTotals, logsWith, ordersTarget, submitMessages } from '../support/orders-hub.js';
+import { sumOf } from '../support/prometheus-text.js';
 import { probeNotificationId } from '../../src/sources/azure-notification-hubs/poller.js';
 
-const target = 'orders-target';
+const target = ordersTarget;
 const probeId = probeNotificationId;
-const plan: MessagePlan = {
-  notReadyMilliseconds: 1_000,
-  enqueuedMilliseconds: 500,
-  processingMilliseconds: 2_000,
-  finalState: 'Completed',
-  outcomes: { ApnsOutcomeCounts: { Success: 20, WrongToken: 2 }, FcmV1OutcomeCounts: { Success: 9 } },
-};
-
-async function submitMessages(harness: Harness, count: number): Promise<string[]> {
-  const ids = Array.from({ length: count }, () => harness.simulator.createMessage('orders', plan));
-  const response = await harness.post(ids.map((notificationId) => ({ target, notificationId })));
-  expect(response.status).toBe(202);
-  return ids;
-}
-
-function logsWith(harness: Harness, text: string) {
-  return harness.logLines.filter((line) => String(line.msg).includes(text));
-}
-
-async function expectExactTotals(harness: Harness, messages: number): Promise<void> {
-  const samples = await harness.scrape();
-  expect(groupBy(samples, 'push_notification_outcomes_total', ['platform', 'outcome'], { target })).toEqual(
-    harness.simulator.truth('orders').outcomes,
-  );
-  expect(sumOf(samples, 'push_notification_messages_total', { target, state: 'Completed' })).toBe(messages);
-  expect(sumOf(samples, 'push_notification_tracked_messages', { target })).toBe(0);
-}
-
 describe('upstream faults', () => {
   let harness: Harness;
   afterEach(async () => harness?.close());

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MessagePlan } from '../../src/simulator/notification-hubs/message-plan.js';
 import { probeNotificationId } from '../../src/sources/azure-notification-hubs/poller.js';
 import { Harness } from '../support/harness.js';
-import { groupBy, sumOf } from '../support/prometheus-text.js';
+import { expectExactTotals, logsWith, ordersTarget, quickPlan, submitMessages } from '../support/orders-hub.js';
+import { sumOf } from '../support/prometheus-text.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -10,37 +11,10 @@ import { waitFor } from '../support/wait.js';
  * of failures, an idle hub that calls the probe's ID malformed, and wall-clock steps on the
  * exporter's machine. The real exporter against the simulator on 127.0.0.1, on one manual clock.
  */
-const target = 'orders-target';
-const plan: MessagePlan = {
-  notReadyMilliseconds: 1_000,
-  enqueuedMilliseconds: 500,
-  processingMilliseconds: 2_000,
-  finalState: 'Completed',
-  outcomes: { ApnsOutcomeCounts: { Success: 20, WrongToken: 2 }, FcmV1OutcomeCounts: { Success: 9 } },
-};
-
-async function submitMessages(harness: Harness, count: number, messagePlan: MessagePlan = plan): Promise<string[]> {
-  const ids = Array.from({ length: count }, () => harness.simulator.createMessage('orders', messagePlan));
-  const response = await harness.post(ids.map((notificationId) => ({ target, notificationId })));
-  expect(response.status).toBe(202);
-  return ids;
-}
-
-function logsWith(harness: Harness, text: string) {
-  return harness.logLines.filter((line) => String(line.msg).includes(text));
-}
-
+const target = ordersTarget;
+const plan = quickPlan;
 function pollsSince(harness: Harness, since: number) {
   return harness.simulator.requests.filter((request) => request.at >= since && request.notificationId !== probeNotificationId);
-}
-
-async function expectExactTotals(harness: Harness, messages: number): Promise<void> {
-  const samples = await harness.scrape();
-  expect(groupBy(samples, 'push_notification_outcomes_total', ['platform', 'outcome'], { target })).toEqual(
-    harness.simulator.truth('orders').outcomes,
-  );
-  expect(sumOf(samples, 'push_notification_messages_total', { target, state: 'Completed' })).toBe(messages);
-  expect(sumOf(samples, 'push_notification_tracked_messages', { target })).toBe(0);
 }
 
 describe('throttling with requests in flight', () => {
