@@ -17,6 +17,8 @@ import {
   type ClosableTelemetryClient,
 } from './sources/azure-notification-hubs/source.js';
 import type { EverlivePoller } from './sources/everlive/poller.js';
+import type { TrustOptions } from './sources/azure-monitor/credential.js';
+import { azureMonitorSource, type AzureMonitorSource } from './sources/azure-monitor/source.js';
 import { everliveSource } from './sources/everlive/source.js';
 import type { Source, SourceContext } from './sources/source.js';
 import { refuseSilentReset } from './tracking/state-file-guard.js';
@@ -34,6 +36,8 @@ export interface ExporterOptions {
   processMetrics?: boolean;
   /** Start the Everlive schedules (tests that drive runs by hand turn this off). */
   startEverlive?: boolean;
+  /** Certificates the Azure Monitor source trusts in this process (the demo's and tests' simulator). */
+  azureMonitorTrust?: TrustOptions;
   /** How often the web config file (and the files it names) is checked for changes. */
   webConfigReloadIntervalMilliseconds?: number;
 }
@@ -45,6 +49,7 @@ export interface RunningExporter {
   metrics: ExporterMetrics;
   pollers: ReadonlyMap<string, HubPoller>;
   everlivePollers: readonly EverlivePoller[];
+  azureMonitor: AzureMonitorSource;
   /** Waits until no poll request is in flight on any hub. */
   whenIdle(): Promise<void>;
   /** Why the state storage was lost while running (deleted, replaced), or undefined. */
@@ -68,6 +73,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   const definitions = {
     azureNotificationHubs: azureNotificationHubsSource({ createClient: options.createClient }),
     everlive: everliveSource({ startSchedules: options.startEverlive }),
+    azureMonitor: azureMonitorSource({ trust: options.azureMonitorTrust }),
   };
   const azureTargets = definitions.azureNotificationHubs.targets(config);
   const metrics = createExporterMetrics({
@@ -84,7 +90,8 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   const context: SourceContext = { config, store, metrics, clock, logger, random: options.random };
   const azure = definitions.azureNotificationHubs.create(context);
   const everlive = definitions.everlive.create(context);
-  const sources: Source[] = [azure, everlive];
+  const azureMonitor = definitions.azureMonitor.create(context);
+  const sources: Source[] = [azure, everlive, azureMonitor];
 
   let ready = false;
   let stopping = false;
@@ -160,6 +167,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     metrics,
     pollers: azure.pollers,
     everlivePollers: everlive.pollers,
+    azureMonitor,
     whenIdle: async () => {
       await Promise.all(sources.map((source) => source.whenIdle()));
     },
