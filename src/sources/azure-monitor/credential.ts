@@ -1,5 +1,6 @@
 import {
   AuthenticationError,
+  AuthenticationRequiredError,
   ClientSecretCredential,
   CredentialUnavailableError,
   ManagedIdentityCredential,
@@ -65,6 +66,17 @@ export function classifyTokenError(error: unknown): UpstreamError {
     const oauthError = typeof response?.error === 'string' && /^[a-z_]{1,64}$/.test(response.error) ? response.error : 'error';
     const detail = `Entra ID: ${oauthError}${codes.length > 0 ? ` (${codes.map((code: number) => `AADSTS${code}`).join(', ')})` : ''}`;
     return new TokenRefusedError(error.statusCode, undefined, detail);
+  }
+  if (error instanceof AuthenticationRequiredError) {
+    // How @azure/identity passes on MSAL's ServerError for a refused client-credentials request:
+    // no status, a message "invalid_client: … AADSTS7000215: …". Keep the OAuth code and the numbers;
+    // the status is the one RFC 6749 section 5.2 gives that code (401 for invalid_client, else 400).
+    const oauthError = /^([a-z_]{1,64}):/.exec(error.message)?.[1];
+    if (oauthError) {
+      const codes = [...new Set(error.message.match(/AADSTS\d{1,9}/g) ?? [])].slice(0, 3);
+      const detail = `Entra ID: ${oauthError}${codes.length > 0 ? ` (${codes.join(', ')})` : ''}`;
+      return new TokenRefusedError(oauthError === 'invalid_client' ? 401 : 400, undefined, detail);
+    }
   }
   if (error instanceof CredentialUnavailableError) {
     // An untrusted certificate surfaces only as endpoints_resolution_error.
