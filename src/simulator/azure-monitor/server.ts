@@ -48,6 +48,11 @@ export class AzureMonitorSimulator {
   private readonly tokens = new Map<string, string>();
   private readonly expired = new Set<string>();
   private readonly forbidden = new Set<string>();
+  /**
+   * What expires_in says. MSAL renews a token 5 minutes before it expires, so a lifetime under that
+   * makes every getToken ask the token endpoint (tests of expiring secrets).
+   */
+  tokenLifetimeSeconds = 3599;
   private throttleLeft = 0;
   private throttleSeconds = 0;
 
@@ -82,10 +87,9 @@ export class AzureMonitorSimulator {
     this.throttleSeconds = seconds;
   }
 
-  /** The principal's secret expires: token requests fail, tokens already issued stop working. */
+  /** The principal's secret expires: token requests fail; tokens already issued work until they expire. */
   expireSecret(clientId: string): void {
     this.expired.add(clientId);
-    for (const [token, owner] of this.tokens) if (owner === clientId) this.tokens.delete(token);
   }
 
   /** The principal loses (or regains) its Monitoring Reader role on every hub. */
@@ -145,7 +149,7 @@ export class AzureMonitorSimulator {
     if (!/\/\.default$/.test(form.get('scope') ?? '')) return send(response, 400, entraError('invalid_scope', 1002012, 'The provided value for scope is not valid.'));
     const token = randomBytes(24).toString('base64url');
     this.tokens.set(token, clientId);
-    send(response, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token });
+    send(response, 200, { token_type: 'Bearer', expires_in: this.tokenLifetimeSeconds, ext_expires_in: this.tokenLifetimeSeconds, access_token: token });
   }
 
   private arm(request: IncomingMessage, url: URL, resourceId: string, kind: string, response: ServerResponse): void {
