@@ -3,23 +3,26 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ExporterConfig } from './config/load.js';
 import type { Logger } from './logging/logger.js';
-import { createExporterMetrics, type ExporterMetrics, type TrackedCount } from './metrics/exporter-metrics.js';
-import { BoundedLabelValues, OutcomeLabeler, StatusLabeler } from './metrics/labels.js';
-import { histogramBounds, metricNames, sourceLabels } from './metrics/names.js';
+import { createExporterMetrics, type ExporterMetrics } from './metrics/exporter-metrics.js';
+import { histogramBounds } from './metrics/names.js';
 import { createHttpApp } from './server/http-app.js';
 import { createExporterServer } from './server/http-server.js';
 import { WebSecurity } from './server/web-security.js';
 import { StorageGuard } from './storage-guard.js';
-import { NotificationHubsClient } from './sources/azure-notification-hubs/client.js';
-import { ErrorDetailsFetcher } from './sources/azure-notification-hubs/error-details-fetcher.js';
 import { notificationStates, terminalStates } from './sources/azure-notification-hubs/notification-state.js';
 import { firstPollDelayMilliseconds } from './sources/azure-notification-hubs/poll-schedule.js';
-import { HubPoller, type TelemetryClient } from './sources/azure-notification-hubs/poller.js';
-import { EverliveClient } from './sources/everlive/client.js';
-import { EverlivePoller } from './sources/everlive/poller.js';
+import type { HubPoller } from './sources/azure-notification-hubs/poller.js';
+import {
+  azureNotificationHubsSource,
+  type ClosableTelemetryClient,
+} from './sources/azure-notification-hubs/source.js';
+import type { EverlivePoller } from './sources/everlive/poller.js';
+import type { TrustOptions } from './sources/azure-monitor/credential.js';
+import { azureMonitorSource, type AzureMonitorSource } from './sources/azure-monitor/source.js';
+import { everliveSource } from './sources/everlive/source.js';
+import type { Source, SourceContext } from './sources/source.js';
 import { refuseSilentReset } from './tracking/state-file-guard.js';
 import { TrackingStore } from './tracking/store.js';
-import type { TrackedMessage } from './tracking/types.js';
 import { systemClock, type Clock } from './time/clock.js';
 import { version } from './version.js';
 
@@ -29,10 +32,12 @@ export interface ExporterOptions {
   clock?: Clock;
   random?: () => number;
   /** Replaces the undici client per hub (benchmarks); tests use the real client against the simulator. */
-  createClient?: (target: ExporterConfig['azureNotificationHubs'][number]) => TelemetryClient & { close?: () => Promise<void> };
+  createClient?: (target: ExporterConfig['azureNotificationHubs'][number]) => ClosableTelemetryClient;
   processMetrics?: boolean;
   /** Start the Everlive schedules (tests that drive runs by hand turn this off). */
   startEverlive?: boolean;
+  /** Certificates the Azure Monitor source trusts in this process (the demo's and tests' simulator). */
+  azureMonitorTrust?: TrustOptions;
   /** How often the web config file (and the files it names) is checked for changes. */
   webConfigReloadIntervalMilliseconds?: number;
 }
@@ -44,6 +49,7 @@ export interface RunningExporter {
   metrics: ExporterMetrics;
   pollers: ReadonlyMap<string, HubPoller>;
   everlivePollers: readonly EverlivePoller[];
+  azureMonitor: AzureMonitorSource;
   /** Waits until no poll request is in flight on any hub. */
   whenIdle(): Promise<void>;
   /** Why the state storage was lost while running (deleted, replaced), or undefined. */
@@ -64,75 +70,32 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   const clock = options.clock ?? systemClock;
   refuseSilentReset(config.storage.path);
   const store = TrackingStore.open(config.storage.path, histogramBounds);
-  const { labeler, statusLabeler } = restoreLabelValues(store);
-
-  const pollers = new Map<string, HubPoller>();
-  const clients: { close?: () => Promise<void> }[] = [];
-  const azureTargets = config.azureNotificationHubs.map((target) => ({ source: sourceLabels.azureNotificationHubs, target: target.name }));
-  const everliveTargets = config.everlive.map((target) => ({ source: sourceLabels.everlive, target: target.name }));
+  const definitions = {
+    azureNotificationHubs: azureNotificationHubsSource({ createClient: options.createClient }),
+    everlive: everliveSource({ startSchedules: options.startEverlive }),
+    azureMonitor: azureMonitorSource({ trust: options.azureMonitorTrust }),
+  };
+  const azureTargets = definitions.azureNotificationHubs.targets(config);
   const metrics = createExporterMetrics({
     store,
-    targets: [...azureTargets, ...everliveTargets],
+    targets: Object.values(definitions).flatMap((definition) => definition.targets(config)),
     azureTargets,
-    trackedMessages: () => trackedCounts(pollers),
+    // Read at scrape time only, once the sources exist.
+    trackedMessages: () => azure.trackedCounts(),
     trackedStates: ['Pending', ...notificationStates.filter((state) => !terminalStates.has(state))],
     terminalStates: [...terminalStates],
     version,
     processMetrics: options.processMetrics,
   });
-
-  const fetchers = new Map<string, ErrorDetailsFetcher>();
-  const errorLabels = new BoundedLabelValues(32, /^[A-Za-z][A-Za-z0-9_]{0,63}$/);
-  for (const { labels } of store.counters.series(metricNames.pnsErrors)) {
-    if (labels.target && labels.error) errorLabels.remember(labels.target, labels.error);
-  }
-  for (const target of config.azureNotificationHubs) {
-    const client = options.createClient?.(target) ?? new NotificationHubsClient(target, clock);
-    clients.push(client);
-    const azureLogger = logger.child({ source: 'azure_notification_hubs' });
-    const fetcher = new ErrorDetailsFetcher({ target, store, metrics, clock, logger: azureLogger, errorLabels });
-    fetchers.set(target.name, fetcher);
-    pollers.set(
-      target.name,
-      new HubPoller({
-        target,
-        client,
-        store,
-        metrics,
-        labeler,
-        clock,
-        logger: azureLogger,
-        random: options.random,
-        onErrorDetails: (pending) => fetcher.add([pending]),
-      }),
-    );
-  }
-  for (const pending of store.errorDetails.pending()) fetchers.get(pending.target)?.add([pending]);
-
-  const everlivePollers = config.everlive.map((target) => {
-    const client = new EverliveClient(target, clock);
-    clients.push(client);
-    return new EverlivePoller({
-      target,
-      client,
-      store,
-      metrics,
-      statusLabeler,
-      clock,
-      logger: logger.child({ source: 'everlive' }),
-    });
-  });
-
-  const resumed = store.loadActiveMessages();
-  const orphans = distribute(resumed, pollers);
-  if (orphans > 0) {
-    logger.warn({ messages: orphans }, 'state file tracks messages for targets no longer configured; they are kept but not polled');
-  }
-  logger.info({ messages: resumed.length - orphans, targets: pollers.size }, 'resumed tracking');
+  const context: SourceContext = { config, store, metrics, clock, logger, random: options.random };
+  const azure = definitions.azureNotificationHubs.create(context);
+  const everlive = definitions.everlive.create(context);
+  const azureMonitor = definitions.azureMonitor.create(context);
+  const sources: Source[] = [azure, everlive, azureMonitor];
 
   let ready = false;
   let stopping = false;
-  const stopWorkers = () => Promise.all([...pollers.values(), ...everlivePollers, ...fetchers.values()].map((worker) => worker.stop()));
+  const stopWorkers = () => Promise.all(sources.map((source) => source.stop()));
   const storageGuard = new StorageGuard({
     check: () => store.storageProblem(),
     clock,
@@ -153,7 +116,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     version,
     store,
     targets: config.azureNotificationHubs,
-    track: (messages) => distribute(messages, pollers),
+    track: (messages) => azure.track(messages),
     storageProblem: () => storageGuard.verify(),
     now: () => clock.now(),
     firstPollDelayMilliseconds,
@@ -166,7 +129,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   } catch (error) {
     exporterServer.stopWatching();
     // Nothing has started yet: release the state file (and its lock) so a restart can take it.
-    await Promise.all(clients.map((client) => client.close?.() ?? Promise.resolve()));
+    await Promise.all(sources.map((source) => source.close()));
     store.close();
     throw new Error(`cannot listen on ${config.server.listen.host}:${config.server.listen.port}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
@@ -177,9 +140,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   const host = config.server.listen.host === '0.0.0.0' || config.server.listen.host === '::' ? '127.0.0.1' : config.server.listen.host;
   const url = `${exporterServer.scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   // Polling starts only once the server is up, so a failed start leaves nothing running.
-  for (const poller of pollers.values()) poller.start();
-  for (const fetcher of fetchers.values()) fetcher.start();
-  if (options.startEverlive ?? true) for (const poller of everlivePollers) poller.start();
+  for (const source of sources) source.start();
   storageGuard.start();
   ready = true;
 
@@ -204,12 +165,11 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     port,
     store,
     metrics,
-    pollers,
-    everlivePollers,
+    pollers: azure.pollers,
+    everlivePollers: everlive.pollers,
+    azureMonitor,
     whenIdle: async () => {
-      await Promise.all([...pollers.values(), ...fetchers.values()].map((worker) => worker.whenIdle()));
-      // A poll may have handed a fetch over just now: wait for that too.
-      await Promise.all([...pollers.values(), ...fetchers.values()].map((worker) => worker.whenIdle()));
+      await Promise.all(sources.map((source) => source.whenIdle()));
     },
     storageProblem: () => storageGuard.problem,
     reloadWebConfig: () => exporterServer.reloadWebConfig(),
@@ -221,49 +181,11 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
       exporterServer.stopWatching();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      await Promise.all([...pollers.values(), ...everlivePollers].map((poller) => poller.stop()));
-      await Promise.all([...fetchers.values()].map((fetcher) => fetcher.stop()));
-      await Promise.all(clients.map((client) => client.close?.() ?? Promise.resolve()));
+      await stopWorkers();
+      await Promise.all(sources.map((source) => source.close()));
       server.closeAllConnections();
       await closed;
       store.close();
     },
   };
-}
-
-/** Label values already counted keep their mapping across restarts. */
-function restoreLabelValues(store: TrackingStore): { labeler: OutcomeLabeler; statusLabeler: StatusLabeler } {
-  const labeler = new OutcomeLabeler();
-  const statusLabeler = new StatusLabeler();
-  for (const { labels } of store.counters.series(metricNames.outcomes)) {
-    if (labels.source === sourceLabels.azureNotificationHubs && labels.target && labels.outcome) labeler.remember(labels.target, labels.outcome);
-  }
-  for (const { labels } of store.counters.series(metricNames.messages)) {
-    if (labels.source === sourceLabels.everlive && labels.target && labels.state) statusLabeler.remember(labels.target, labels.state);
-  }
-  return { labeler, statusLabeler };
-}
-
-function distribute(messages: Iterable<TrackedMessage>, pollers: ReadonlyMap<string, HubPoller>): number {
-  const byTarget = new Map<string, TrackedMessage[]>();
-  let orphans = 0;
-  for (const message of messages) {
-    if (!pollers.has(message.target)) {
-      orphans += 1;
-      continue;
-    }
-    const list = byTarget.get(message.target) ?? [];
-    list.push(message);
-    byTarget.set(message.target, list);
-  }
-  for (const [target, list] of byTarget) pollers.get(target)?.add(list);
-  return orphans;
-}
-
-function* trackedCounts(pollers: ReadonlyMap<string, HubPoller>): Iterable<TrackedCount> {
-  for (const poller of pollers.values()) {
-    for (const [state, count] of poller.trackedCounts()) {
-      yield { source: sourceLabels.azureNotificationHubs, target: poller.name, state, count };
-    }
-  }
 }

@@ -56,6 +56,23 @@ export interface EverliveTarget {
   reasonField?: string;
 }
 
+export interface AzureMonitorTarget {
+  name: string;
+  /** As configured, without a trailing slash; starts with `/`. */
+  resourceId: string;
+  /** With clientSecret: a service principal; without: workload identity, then managed identity. */
+  tenantId?: string;
+  clientId?: string;
+  clientSecret?: string;
+  /** ARM base URL without a trailing slash, e.g. https://management.azure.com. */
+  endpoint: string;
+  authorityHost: string;
+  intervalMilliseconds: number;
+  settleDelayMilliseconds: number;
+  initialLookbackMilliseconds: number;
+  requestTimeoutMilliseconds: number;
+}
+
 export interface ExporterConfig {
   server: {
     listen: ListenAddress;
@@ -68,6 +85,7 @@ export interface ExporterConfig {
   storage: { path: string; finishedRetentionMilliseconds: number };
   azureNotificationHubs: AzureNotificationHubTarget[];
   everlive: EverliveTarget[];
+  azureMonitor: AzureMonitorTarget[];
 }
 
 export interface LoadOptions {
@@ -256,6 +274,25 @@ function resolveConfig(raw: RawConfig, readFile: ((path: string) => string) | un
     };
   });
 
+  const azureMonitor: AzureMonitorTarget[] = raw.azureMonitor.map((hub, index) => {
+    // May share its name with the azureNotificationHubs entry of the same hub (other source label).
+    const where = `azureMonitor[${index}]`;
+    if (raw.azureMonitor.findIndex((other) => other.name === hub.name) !== index) problems.push(`${where}.name: "${hub.name}" is already used by another azureMonitor entry`);
+    return {
+      name: hub.name,
+      resourceId: hub.resourceId.replace(/\/+$/, ''),
+      tenantId: hub.tenantId,
+      clientId: hub.clientId,
+      clientSecret: hub.clientSecret,
+      endpoint: hub.endpoint.replace(/\/+$/, ''),
+      authorityHost: hub.authorityHost.replace(/\/+$/, ''),
+      intervalMilliseconds: parseDuration(hub.interval) as number,
+      settleDelayMilliseconds: parseDuration(hub.settleDelay) as number,
+      initialLookbackMilliseconds: parseDuration(hub.initialLookback) as number,
+      requestTimeoutMilliseconds: parseDuration(hub.requestTimeout) as number,
+    };
+  });
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     server: {
@@ -271,6 +308,7 @@ function resolveConfig(raw: RawConfig, readFile: ((path: string) => string) | un
     },
     azureNotificationHubs,
     everlive,
+    azureMonitor,
   };
 }
 

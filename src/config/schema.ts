@@ -70,6 +70,46 @@ export const everliveSchema = z.strictObject({
   reasonField: z.string().min(1).optional(),
 });
 
+function atLeast(minimum: string) {
+  const bound = parseDuration(minimum) as number;
+  return duration.refine((text) => (parseDuration(text) ?? 0) >= bound, { message: `must be at least ${minimum}` });
+}
+
+const httpsUrl = httpUrl.refine((text) => text.startsWith('https://'), {
+  message: 'must be an https:// URL (bearer tokens are never sent over plain http)',
+});
+
+/**
+ * Azure Monitor platform metrics of one hub (issue 14). Without clientSecret the credential is a
+ * workload identity (AZURE_FEDERATED_TOKEN_FILE) or, failing that, the machine's managed identity.
+ */
+export const azureMonitorSchema = z
+  .strictObject({
+    name: targetName,
+    resourceId: z
+      .string()
+      .regex(
+        /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.NotificationHubs\/namespaces\/[^/]+\/notificationHubs\/[^/]+$/i,
+        'must be /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.NotificationHubs/namespaces/NS/notificationHubs/HUB',
+      ),
+    tenantId: z.string().regex(/^[A-Za-z0-9.-]{1,128}$/, 'must be a tenant ID (a GUID or a domain)').optional(),
+    clientId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a client (application) ID').optional(),
+    clientSecret: z.string().min(1, 'must not be empty').optional(),
+    endpoint: httpsUrl.default('https://management.azure.com'),
+    authorityHost: httpsUrl.default('https://login.microsoftonline.com'),
+    // The data has a one-minute grain and subscription reads are limited: never faster than that.
+    interval: atLeast('1m').default('1m'),
+    settleDelay: atLeast('1m').default('5m'),
+    initialLookback: duration
+      .refine((text) => (parseDuration(text) ?? 0) <= 30 * 86_400_000, { message: 'must be at most 30d' })
+      .default('1h'),
+    requestTimeout: duration.default('30s'),
+  })
+  .refine((target) => target.clientSecret === undefined || (target.tenantId !== undefined && target.clientId !== undefined), {
+    message: 'clientSecret needs tenantId and clientId',
+    path: ['clientSecret'],
+  });
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -98,6 +138,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   azureNotificationHubs: z.array(azureNotificationHubSchema).default([]),
   everlive: z.array(everliveSchema).default([]),
+  azureMonitor: z.array(azureMonitorSchema).default([]),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
@@ -111,4 +152,5 @@ export const fileCapableKeys = {
   storage: ['path', 'finishedRetention'],
   azureNotificationHubs: ['name', 'connectionString', 'hub', 'endpoint', 'apiVersion', 'notFoundDeadline', 'maxAge', 'scheduledMaxAge', 'requestTimeout'],
   everlive: ['name', 'endpoint', 'appId', 'masterKey', 'schedule', 'overlap', 'initialLookback', 'requestTimeout', 'logsPath', 'reasonField'],
+  azureMonitor: ['name', 'resourceId', 'tenantId', 'clientId', 'clientSecret', 'endpoint', 'authorityHost', 'interval', 'settleDelay', 'initialLookback', 'requestTimeout'],
 } as const;

@@ -38,7 +38,20 @@ export interface ExporterMetrics {
   upstreamRequestDuration: Histogram<'source' | 'target' | 'operation'>;
   sourceUp: Gauge<'source' | 'target'>;
   sourceLastSuccess: Gauge<'source' | 'target'>;
+  /** Azure Monitor's scheduled.pending: notifications scheduled and not sent yet, newest minute. */
+  hubScheduledPending: Gauge<'source' | 'target'>;
 }
+
+/** Hub-wide Azure Monitor counts: families of their own, never added into outcomes_total. */
+const hubCounterHelp: readonly [string, string][] = [
+  [metricNames.hubOutgoing, 'Pushes to all push services together by result (Azure Monitor outgoing.allpns.*), per settled minute.'],
+  [metricNames.hubPushes, 'All outgoing notifications of the hub (Azure Monitor notificationhub.pushes), per settled minute.'],
+  [metricNames.hubSends, 'Successful send API calls (Azure Monitor incoming), per settled minute.'],
+  [metricNames.hubRequests, 'All incoming requests (Azure Monitor incoming.all.requests), per settled minute.'],
+  [metricNames.hubFailedRequests, 'Incoming requests that failed (Azure Monitor incoming.all.failedrequests), per settled minute.'],
+  [metricNames.hubScheduledSends, 'Scheduled notifications pushed (Azure Monitor incoming.scheduled), per settled minute.'],
+  [metricNames.hubScheduledCancels, 'Scheduled notifications cancelled (Azure Monitor incoming.scheduled.cancel), per settled minute.'],
+];
 
 // Said in every HELP of polled data: the documented exception to "collect on scrape".
 const polledNote = 'Polled from the upstream API on its own schedule; a scrape never calls upstream.';
@@ -108,6 +121,9 @@ export function createExporterMetrics(options: ExporterMetricsOptions): Exporter
       ],
     }),
   );
+  for (const [name, help] of hubCounterHelp) {
+    register(durableCounter({ name, help: `${help} ${polledNote}`, totals: store.counters, include: isConfigured }));
+  }
   register(
     durableHistogram({
       name: metricNames.queueDuration,
@@ -151,6 +167,12 @@ export function createExporterMetrics(options: ExporterMetricsOptions): Exporter
     labelNames: ['source', 'target'] as const,
     registers: [registry],
   });
+  const hubScheduledPending = new Gauge({
+    name: metricNames.hubScheduledPending,
+    help: `Scheduled notifications not sent yet (Azure Monitor scheduled.pending), its newest minute. ${polledNote}`,
+    labelNames: ['source', 'target'] as const,
+    registers: [registry],
+  });
   const upstreamRequests = new Counter({
     name: metricNames.upstreamRequests,
     help: 'Requests made to upstream APIs, by operation and HTTP status code (or timeout, network_error).',
@@ -172,5 +194,5 @@ export function createExporterMetrics(options: ExporterMetricsOptions): Exporter
   }).set({ version: options.version, nodejs_version: process.version }, 1);
 
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
-  return { registry, exemplars: new ExemplarStore(), upstreamRequests, upstreamRequestDuration, sourceUp, sourceLastSuccess };
+  return { registry, exemplars: new ExemplarStore(), upstreamRequests, upstreamRequestDuration, sourceUp, sourceLastSuccess, hubScheduledPending };
 }

@@ -14,11 +14,21 @@ export const metricNames = {
   intakeNotifications: 'push_notification_intake_notifications_total',
   invalidItems: 'push_notification_invalid_items_total',
   buildInfo: 'push_notification_exporter_build_info',
+  // Hub-wide counts from Azure Monitor platform metrics (source="azure_monitor"), beside the outcomes.
+  hubOutgoing: 'push_notification_hub_outgoing_total',
+  hubPushes: 'push_notification_hub_pushes_total',
+  hubSends: 'push_notification_hub_sends_total',
+  hubRequests: 'push_notification_hub_requests_total',
+  hubFailedRequests: 'push_notification_hub_failed_requests_total',
+  hubScheduledSends: 'push_notification_hub_scheduled_sends_total',
+  hubScheduledCancels: 'push_notification_hub_scheduled_cancels_total',
+  hubScheduledPending: 'push_notification_hub_scheduled_pending',
 } as const;
 
 export const sourceLabels = {
   azureNotificationHubs: 'azure_notification_hubs',
   everlive: 'everlive',
+  azureMonitor: 'azure_monitor',
 } as const;
 
 /** Durations of a message inside Notification Hubs: from sub-second to the 30-minute abandon window. */

@@ -8,6 +8,7 @@ import { createLogger } from '../logging/logger.js';
 import { SasTokenProvider } from '../sources/azure-notification-hubs/sas.js';
 import { systemClock } from '../time/clock.js';
 import { waitForSignal } from '../wait-for-signal.js';
+import { startDemoMonitor } from './azure-monitor/demo-monitor.js';
 import { EverliveSimulator } from './everlive/server.js';
 import type { MessagePlan } from './notification-hubs/message-plan.js';
 import { NotificationHubsSimulator } from './notification-hubs/server.js';
@@ -47,8 +48,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     const elapsed = Date.now() - startedAt;
     const spiking = hub === 'orders' && elapsed % spikeEveryMilliseconds < spikeLastsMilliseconds && elapsed > 60_000;
     // Failed deliveries get a PNS error-details blob, written a little after the send completes.
-    return { ...realisticPlan(random, spiking ? spike : undefined), errorDetails: { notReadyMilliseconds: 2_000 + random() * 20_000 } };
+    const plan = { ...realisticPlan(random, spiking ? spike : undefined), errorDetails: { notReadyMilliseconds: 2_000 + random() * 20_000 } };
+    monitor?.record(hub, plan);
+    return plan;
   };
+  // The same hubs as Azure Monitor sees them (whole, per minute): a fake Entra ID + ARM on https.
+  const startedMonitor = await startDemoMonitor(hubs, (hub) => `demo-${hub}`);
+  const monitor = 'error' in startedMonitor ? undefined : startedMonitor;
+  if ('error' in startedMonitor) logger.warn({ reason: startedMonitor.error }, 'demo runs without the Azure Monitor source');
   const simulator = new NotificationHubsSimulator({
     namespace: 'demo-namespace',
     hubs: hubs.map((name) => ({ name, keys: { [keyName]: keys.get(name) as string } })),
@@ -76,9 +83,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
         errorDetails: { allowedHosts: [new URL(simulator.url).host] },
       })),
       everlive: [{ name: 'demo-legacy-app', endpoint: everlive.url, appId: 'demo-app', masterKey: everliveKey, schedule: '*/10 * * * * *', pageSize: 50 }],
+      azureMonitor: monitor?.targets ?? [],
     }),
   );
-  const exporter = await startExporter({ config, logger });
+  const exporter = await startExporter({ config, logger, azureMonitorTrust: monitor ? { ca: monitor.ca } : undefined });
   process.stdout.write(
     [
       '',
@@ -104,6 +112,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   await exporter.stop();
   await simulator.stop();
   await everlive.stop();
+  await monitor?.stop();
   return 0;
 }
 

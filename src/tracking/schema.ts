@@ -134,4 +134,15 @@ export const migrations: readonly Migration[] = [
   `,
   // The intake counter gains a target label (issue 11); counts from before are attributed to targets.
   attributeIntakeCountsToTargets,
+  `
+  -- Azure Monitor platform metrics (issue 14): the last minute counted per target and metric,
+  -- written in the same transaction as the counter totals it added, so no minute counts twice.
+  CREATE TABLE azure_monitor_cursors (
+    target TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    last_minute INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (target, metric)
+  ) WITHOUT ROWID;
+  `,
 ];

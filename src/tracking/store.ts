@@ -13,6 +13,7 @@ import {
   type HistogramSeries,
   type LabelSet,
 } from '../metrics/totals.js';
+import { SqliteAzureMonitorCursorStore, type AzureMonitorCursorStore } from './azure-monitor-store.js';
 import { ErrorDetailsStore } from './error-details-store.js';
 import { EverliveStore } from './everlive-store.js';
 import { migrations, type Migration } from './schema.js';
@@ -84,6 +85,7 @@ export class TrackingStore {
   readonly histograms: HistogramTotals;
   readonly everlive: EverliveStore;
   readonly errorDetails: ErrorDetailsStore;
+  readonly azureMonitor: AzureMonitorCursorStore;
   private readonly statements;
   private pendingPolls: { outcome: PollOutcome; resolve: () => void; reject: (error: unknown) => void }[] = [];
   private identity: StateFileIdentity | undefined;
@@ -99,6 +101,11 @@ export class TrackingStore {
       (increments) => this.applyCounters(increments),
     );
     this.errorDetails = new ErrorDetailsStore(
+      database,
+      (increments) => this.persistCounters(increments),
+      (increments) => this.applyCounters(increments),
+    );
+    this.azureMonitor = new SqliteAzureMonitorCursorStore(
       database,
       (increments) => this.persistCounters(increments),
       (increments) => this.applyCounters(increments),

@@ -29,7 +29,8 @@ describe('the demo', () => {
         azurePlatforms.size >= 2 &&
         everlivePlatforms.size >= 2 &&
         sumOf(samples, 'push_notification_messages_total', { state: 'Abandoned' }) >= 1 &&
-        up.length === 4 &&
+        // Each hub is read both ways (per-message telemetry and Azure Monitor), plus the Everlive app.
+        up.length === 7 &&
         up.every((sample) => sample.value === 1)
       );
     };
@@ -44,9 +45,9 @@ describe('the demo', () => {
     expect(sumOf(samples, 'push_notification_messages_total', { state: 'Abandoned' })).toBeGreaterThanOrEqual(1);
     expect(groupBy(samples, 'push_notification_source_up', ['target'])).toEqual(
       new Map([
-        ['demo-orders', 1],
-        ['demo-marketing', 1],
-        ['demo-alerts', 1],
+        ['demo-orders', 2],
+        ['demo-marketing', 2],
+        ['demo-alerts', 2],
         ['demo-legacy-app', 1],
       ]),
     );

@@ -10,7 +10,9 @@ import { EverliveSimulator, type EverliveSimulatorOptions } from '../../src/simu
 import { NotificationHubsSimulator, type NotificationHubsSimulatorOptions } from '../../src/simulator/notification-hubs/server.js';
 import type { RunSummary } from '../../src/sources/everlive/poller.js';
 import { seededRandom } from '../../src/simulator/random.js';
+import type { AzureMonitorSimulator } from '../../src/simulator/azure-monitor/server.js';
 import { ManualClock, SteppableClock } from '../../src/time/clock.js';
+import { monitorTarget, startMonitorSimulator } from './azure-monitor.js';
 import { parsePrometheusText, type Sample } from './prometheus-text.js';
 
 export const intakeToken = 'integration-test-token-0123456789';
@@ -32,6 +34,10 @@ export interface HarnessOptions {
   everliveSimulator?: Omit<EverliveSimulatorOptions, 'appId' | 'masterKey' | 'clock'>;
   /** Extra settings for the config's server section (intakeRateLimit, webConfigFile, ...). */
   server?: Record<string, unknown>;
+  /** Adds an azureMonitor target on the fake Entra ID + ARM (settings override the defaults). */
+  azureMonitor?: Record<string, unknown>;
+  /** How late the fake Azure Monitor shows minutes. */
+  azureMonitorVisibility?: { noTotalMilliseconds?: number; partialMilliseconds?: number };
   /** How the simulated hub answers sends (POST /{hub}/messages, …/$batch, /{hub}/schedulednotifications). */
   simulator?: Pick<NotificationHubsSimulatorOptions, 'planForSend' | 'scheduledTelemetry' | 'acceptOwnAddressAudience'>;
 }
@@ -51,6 +57,8 @@ export class Harness {
   readonly folder: string;
   simulator!: NotificationHubsSimulator;
   everliveSimulator!: EverliveSimulator;
+  monitorSimulator: AzureMonitorSimulator | undefined;
+  monitorCertificate: string | undefined;
   exporter!: RunningExporter;
   private constructor(private readonly options: HarnessOptions) {
     this.folder = mkdtempSync(join(tmpdir(), 'pne-test-'));
@@ -68,6 +76,11 @@ export class Harness {
     await harness.simulator.start();
     harness.everliveSimulator = new EverliveSimulator({ ...options.everliveSimulator, appId: everliveAppId, masterKey: everliveMasterKey, clock: harness.clock });
     await harness.everliveSimulator.start();
+    if (options.azureMonitor) {
+      const started = await startMonitorSimulator(harness.folder, harness.clock, options.azureMonitorVisibility);
+      harness.monitorSimulator = started.simulator;
+      harness.monitorCertificate = started.certificate.cert;
+    }
     await harness.startExporter();
     return harness;
   }
@@ -100,6 +113,7 @@ export class Harness {
             },
           ]
         : [],
+      azureMonitor: this.options.azureMonitor && this.monitorSimulator ? [monitorTarget(this.monitorSimulator, this.options.azureMonitor)] : [],
     });
   }
 
@@ -125,6 +139,7 @@ export class Harness {
       random: seededRandom(11),
       processMetrics: false,
       startEverlive: false,
+      azureMonitorTrust: this.monitorCertificate ? { ca: this.monitorCertificate } : undefined,
     });
   }
 
@@ -178,6 +193,7 @@ export class Harness {
     await this.exporter?.stop();
     await this.simulator?.stop();
     await this.everliveSimulator?.stop();
+    await this.monitorSimulator?.stop();
     rmSync(this.folder, { recursive: true, force: true });
   }
 }

@@ -70,9 +70,10 @@ export class SourceHealth {
       result = error;
     }
     const code = result instanceof UpstreamError ? result.code : String(result.status);
+    const counted = (result instanceof UpstreamError ? result.operation : undefined) ?? operation;
     const { upstreamRequests, upstreamRequestDuration } = this.options.metrics;
-    upstreamRequests.inc({ ...this.labels, operation, code });
-    upstreamRequestDuration.observe({ ...this.labels, operation }, (performance.now() - started) / 1000);
+    upstreamRequests.inc({ ...this.labels, operation: counted, code });
+    upstreamRequestDuration.observe({ ...this.labels, operation: counted }, (performance.now() - started) / 1000);
     return result;
   }
 
@@ -123,7 +124,7 @@ export class SourceHealth {
     const asked = error instanceof UpstreamHttpError ? error.retryAfterMilliseconds : undefined;
     if (error instanceof UpstreamHttpError) {
       const { status } = error;
-      if (status === 401) {
+      if (error.rejectsCredentials) {
         return { condition: 'unauthorized', pause: backoff(failures, 30_000, 10 * 60_000), level: 'error', text: this.options.unauthorizedText };
       }
       if (status === 403 && asked === undefined) {

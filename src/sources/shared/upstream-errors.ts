@@ -5,6 +5,8 @@
 export abstract class UpstreamError extends Error {
   /** The `code` label of push_notification_upstream_requests_total. */
   abstract readonly code: string;
+  /** The `operation` label, when the step that failed is not the one asked for (a token fetched first). */
+  readonly operation?: string;
 }
 
 /** The upstream answered with a status that is not a valid answer. */
@@ -20,6 +22,11 @@ export class UpstreamHttpError extends UpstreamError {
   ) {
     super(`upstream answered HTTP ${status}${detail ? `: ${detail}` : ''}`);
     this.code = String(status);
+  }
+
+  /** True when the answer means the credentials are wrong, whatever the status (Entra ID answers 400 for an unknown client). */
+  get rejectsCredentials(): boolean {
+    return this.status === 401;
   }
 }
 

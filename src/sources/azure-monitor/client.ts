@@ -1,0 +1,127 @@
+import type { TokenCredential } from '@azure/identity';
+import { Pool, type Dispatcher } from 'undici';
+import type { AzureMonitorTarget } from '../../config/load.js';
+import type { Clock } from '../../time/clock.js';
+import { readLimitedBody } from '../shared/read-body.js';
+import { retryAfterMilliseconds } from '../shared/retry-after.js';
+import { classifyTransportError } from '../shared/transport-errors.js';
+import { UpstreamBodyError, UpstreamHttpError } from '../shared/upstream-errors.js';
+import { classifyTokenError, createCredential, type TrustOptions } from './credential.js';
+import { armErrorDetail } from './metrics-answer.js';
+
+/** What @azure/arm-monitor 7.x sends for metrics.list and metricDefinitions.list. */
+export const metricsApiVersion = '2018-01-01';
+// 20 metrics × 6 hours of minutes stay far below this.
+const maximumBodyBytes = 16 * 1024 * 1024;
+
+export interface JsonAnswer {
+  status: number;
+  body: unknown;
+}
+
+export interface MetricsQuery {
+  names: readonly string[];
+  /** Epoch milliseconds, both on a minute. */
+  start: number;
+  end: number;
+}
+
+export type AzureMonitorApi = Pick<AzureMonitorClient, 'listMetrics' | 'listMetricDefinitions'>;
+
+/**
+ * Reads a hub's platform metrics with the ARM metrics API (undici, with a bearer token from
+ * @azure/identity for `{endpoint}/.default`):
+ * GET {endpoint}{resourceId}/providers/Microsoft.Insights/metrics?api-version=…&metricnames=…&timespan=…&interval=PT1M&aggregation=Total
+ * https://learn.microsoft.com/rest/api/monitor/metrics/list
+ * The credential's secret and the token never leave this file except in the Authorization header.
+ */
+export class AzureMonitorClient {
+  private readonly pool: Pool;
+  private readonly basePath: string;
+  private readonly scope: string;
+  private readonly credential: TokenCredential;
+
+  constructor(
+    private readonly target: AzureMonitorTarget,
+    private readonly clock: Clock,
+    trust: TrustOptions = {},
+    credential?: TokenCredential,
+  ) {
+    const endpoint = new URL(target.endpoint);
+    this.basePath = `${endpoint.pathname.replace(/\/+$/, '')}${target.resourceId}`;
+    this.scope = `${endpoint.origin}/.default`;
+    this.credential = credential ?? createCredential(target, trust);
+    this.pool = new Pool(endpoint.origin, {
+      connections: 2,
+      keepAliveTimeout: 30_000,
+      headersTimeout: target.requestTimeoutMilliseconds,
+      bodyTimeout: target.requestTimeoutMilliseconds,
+      connectTimeout: Math.min(target.requestTimeoutMilliseconds, 10_000),
+      ...(trust.ca ? { connect: { ca: trust.ca } } : {}),
+    });
+  }
+
+  listMetricDefinitions(): Promise<JsonAnswer> {
+    return this.getJson(`${this.basePath}/providers/Microsoft.Insights/metricDefinitions?api-version=${metricsApiVersion}`);
+  }
+
+  listMetrics(query: MetricsQuery): Promise<JsonAnswer> {
+    const parameters = [
+      `api-version=${metricsApiVersion}`,
+      `metricnames=${query.names.map((name) => encodeURIComponent(name)).join(',')}`,
+      `timespan=${encodeURIComponent(`${isoMinute(query.start)}/${isoMinute(query.end)}`)}`,
+      'interval=PT1M',
+      'aggregation=Total',
+    ];
+    return this.getJson(`${this.basePath}/providers/Microsoft.Insights/metrics?${parameters.join('&')}`);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  private async authorization(): Promise<string> {
+    let token;
+    try {
+      token = await this.credential.getToken(this.scope, { abortSignal: AbortSignal.timeout(this.target.requestTimeoutMilliseconds) });
+    } catch (error) {
+      throw classifyTokenError(error);
+    }
+    if (!token?.token) throw classifyTokenError(new Error('no token'));
+    return `Bearer ${token.token}`;
+  }
+
+  private async getJson(path: string): Promise<JsonAnswer> {
+    const authorization = await this.authorization();
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.pool.request({
+        method: 'GET',
+        path,
+        headers: { authorization, accept: 'application/json', 'user-agent': 'push-notification-exporter' },
+        signal: AbortSignal.timeout(this.target.requestTimeoutMilliseconds),
+      });
+    } catch (error) {
+      throw classifyTransportError(error);
+    }
+    const status = response.statusCode;
+    let text: string;
+    try {
+      text = await readLimitedBody(response.body, maximumBodyBytes, String(status));
+    } catch (error) {
+      throw classifyTransportError(error);
+    }
+    if (status < 200 || status >= 300) {
+      throw new UpstreamHttpError(status, retryAfterMilliseconds(response.headers, this.clock.now()), armErrorDetail(text));
+    }
+    try {
+      return { status, body: JSON.parse(text) as unknown };
+    } catch {
+      throw new UpstreamBodyError('response body is not valid JSON', String(status));
+    }
+  }
+}
+
+function isoMinute(time: number): string {
+  return new Date(time).toISOString().replace('.000Z', 'Z');
+}

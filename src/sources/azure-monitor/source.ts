@@ -1,0 +1,53 @@
+import { metricNames, sourceLabels } from '../../metrics/names.js';
+import { sourceTargets, type Source, type SourceContext, type SourceDefinition } from '../source.js';
+import { AzureMonitorClient } from './client.js';
+import type { TrustOptions } from './credential.js';
+import { AzureMonitorPoller } from './poller.js';
+
+export interface AzureMonitorSourceOptions {
+  /** Certificates to trust for Entra ID and ARM in this process (the simulator's); spawned processes use NODE_EXTRA_CA_CERTS. */
+  trust?: TrustOptions;
+}
+
+/** Azure Monitor platform metrics: one reader per configured hub. */
+export class AzureMonitorSource implements Source {
+  readonly pollers: readonly AzureMonitorPoller[];
+  private readonly clients: AzureMonitorClient[] = [];
+
+  constructor(context: SourceContext, options: AzureMonitorSourceOptions = {}) {
+    const { config, store, metrics, clock } = context;
+    const logger = context.logger.child({ source: sourceLabels.azureMonitor });
+    this.pollers = config.azureMonitor.map((target) => {
+      const client = new AzureMonitorClient(target, clock, options.trust);
+      this.clients.push(client);
+      const labels = { source: sourceLabels.azureMonitor, target: target.name };
+      const onLevel = (family: string, value: number) => {
+        if (family === metricNames.hubScheduledPending) metrics.hubScheduledPending.set(labels, value);
+      };
+      return new AzureMonitorPoller({ target, client, store: store.azureMonitor, metrics, clock, logger, onLevel });
+    });
+  }
+
+  start(): void {
+    for (const poller of this.pollers) poller.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.pollers.map((poller) => poller.stop()));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.clients.map((client) => client.close()));
+  }
+
+  async whenIdle(): Promise<void> {
+    await Promise.all(this.pollers.map((poller) => poller.whenIdle()));
+  }
+}
+
+export function azureMonitorSource(options: AzureMonitorSourceOptions = {}): SourceDefinition<AzureMonitorSource> {
+  return {
+    targets: (config) => sourceTargets(sourceLabels.azureMonitor, config.azureMonitor),
+    create: (context) => new AzureMonitorSource(context, options),
+  };
+}
