@@ -7,6 +7,7 @@ import { createExporterMetrics, type ExporterMetrics, type TrackedCount } from '
 import { BoundedLabelValues, OutcomeLabeler, StatusLabeler } from './metrics/labels.js';
 import { histogramBounds, metricNames, sourceLabels } from './metrics/names.js';
 import { createHttpApp } from './server/http-app.js';
+import { loadReadmePage } from './server/readme-page.js';
 import { createExporterServer } from './server/http-server.js';
 import { WebSecurity } from './server/web-security.js';
 import { StorageGuard } from './storage-guard.js';
@@ -157,6 +158,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     storageProblem: () => storageGuard.verify(),
     now: () => clock.now(),
     firstPollDelayMilliseconds,
+    readmePage: loadReadmePage(),
   });
   const exporterServer = createExporterServer(app, security, logger, { reloadIntervalMilliseconds: options.webConfigReloadIntervalMilliseconds });
   const server: Server = exporterServer.server;
