@@ -74,6 +74,15 @@ function check(target: Target): Promise<string | undefined> {
   });
 }
 
+/** Where a relative --config is resolved; another user's process hides it, and the image's WORKDIR is /. */
+function workingDirectoryOf(pid: string): string {
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    return '/';
+  }
+}
+
 async function main(): Promise<number> {
   const pid = process.env.HEALTHCHECK_PID ?? '1';
   const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((argument) => argument !== '');
@@ -82,7 +91,7 @@ async function main(): Promise<number> {
     process.stderr.write(`process ${pid} is not the exporter (no main.js in its command line)\n`);
     return 1;
   }
-  const problem = await check(healthTarget(args, readlinkSync(`/proc/${pid}/cwd`)));
+  const problem = await check(healthTarget(args, workingDirectoryOf(pid)));
   if (problem !== undefined) process.stderr.write(`unhealthy: ${problem}\n`);
   return problem === undefined ? 0 : 1;
 }
