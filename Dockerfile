@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # push-notification-exporter: multi-stage build. The build stage has the compiler toolchain (for
 # better-sqlite3's native addon) and dev dependencies; the final stage has neither.
+# test/deploy/install.test.ts runs every step below in a clean folder (without a Docker engine).
 
 ARG NODE_VERSION=24
 
@@ -15,8 +16,15 @@ RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
-# Production dependencies only (the native addon is built here, with the toolchain at hand).
-RUN npm ci --omit=dev && npm cache clean --force
+# Production dependencies only (the native addon was built above, with the toolchain at hand).
+RUN npm prune --omit=dev
+# Of better-sqlite3 the runtime loads lib/ and the compiled addon only: its C++ sources, the SQLite
+# amalgamation (deps/) and the object files of the build are tens of MB nobody reads.
+RUN cd node_modules/better-sqlite3 \
+ && mv build/Release/better_sqlite3.node . \
+ && rm -rf build deps src binding.gyp \
+ && mkdir -p build/Release \
+ && mv better_sqlite3.node build/Release/
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ARG VERSION=0.1.0
@@ -30,14 +38,19 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# Served at /readme: the runbooks the alerts link to.
+COPY README.md ./README.md
 # State lives on a volume; the official image's unprivileged "node" user owns it.
 RUN mkdir -p /data /etc/push-notification-exporter && chown node:node /data
 VOLUME ["/data"]
 USER node
-WORKDIR /data
+# From /, the default storage.path ./data/state.db is /data/state.db: on the volume. (The demo's
+# default --data-dir ./data/demo is /data/demo.)
+WORKDIR /
 EXPOSE 10130
+# Asks the port the exporter really listens on (its command line and config), not a fixed one.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:10130/-/healthy').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "/app/dist/healthcheck.js"]
 ENTRYPOINT ["node", "/app/dist/main.js"]
-# Mount a config at this path (set storage.path: /data/state.db), or run "--demo --listen 0.0.0.0:10130".
+# Mount a config at this path, or run "--demo --listen 0.0.0.0:10130".
 CMD ["--config", "/etc/push-notification-exporter/config.yaml"]

@@ -6,6 +6,7 @@ import type { Logger } from './logging/logger.js';
 import { createExporterMetrics, type ExporterMetrics } from './metrics/exporter-metrics.js';
 import { histogramBounds } from './metrics/names.js';
 import { createHttpApp } from './server/http-app.js';
+import { loadReadmePage } from './server/readme-page.js';
 import { createExporterServer } from './server/http-server.js';
 import { WebSecurity } from './server/web-security.js';
 import { StorageGuard } from './storage-guard.js';
@@ -120,6 +121,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     storageProblem: () => storageGuard.verify(),
     now: () => clock.now(),
     firstPollDelayMilliseconds,
+    readmePage: loadReadmePage(),
   });
   const exporterServer = createExporterServer(app, security, logger, { reloadIntervalMilliseconds: options.webConfigReloadIntervalMilliseconds });
   const server: Server = exporterServer.server;

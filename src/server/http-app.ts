@@ -20,6 +20,8 @@ export interface HttpAppOptions extends IntakeDependencies {
   security?: WebSecurity;
   /** Per-client token bucket on /api (absent or requestsPerSecond 0: no limit). */
   intakeRateLimit?: RateLimitSettings;
+  /** The README as HTML (readme-page.ts), served at /readme for the alerts' runbook links; absent: 404. */
+  readmePage?: string;
 }
 
 export const refusedRequestsMetric = 'push_notification_http_requests_refused_total';
@@ -42,6 +44,10 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
 
   app.get('/', (_request, response) => {
     response.type('html').send(landingPage(options.version));
+  });
+  app.get('/readme', (_request, response) => {
+    if (options.readmePage === undefined) response.status(404).type('text').send('README.md is not installed next to the exporter\n');
+    else response.type('html').send(options.readmePage);
   });
   app.get('/metrics', (request, response, next) => {
     // Renders in-memory state only: no upstream is called during a scrape. OpenMetrics (with
@@ -112,6 +118,6 @@ function errorHandler(logger: Logger) {
 function landingPage(version: string): string {
   return `<!doctype html><html><head><title>push-notification-exporter</title></head><body>
 <h1>push-notification-exporter ${version}</h1>
-<ul><li><a href="metrics">metrics</a></li><li><a href="-/healthy">healthy</a></li><li><a href="-/ready">ready</a></li></ul>
+<ul><li><a href="metrics">metrics</a></li><li><a href="-/healthy">healthy</a></li><li><a href="-/ready">ready</a></li><li><a href="readme#runbooks">README and runbooks</a></li></ul>
 </body></html>`;
 }

@@ -18,6 +18,7 @@ import {
   variableQuery,
   walkJson,
   type DashboardFile,
+  type DashboardVariable,
 } from '../support/dashboards.js';
 
 /**
@@ -116,10 +117,18 @@ describe('Grafana dashboards', () => {
     }
   });
 
-  it('have a Prometheus data source variable and multi-value target variables, plus platform on the overview', () => {
+  it('have a Prometheus data source variable and multi-value job, instance and target variables, plus platform on the overview', () => {
     for (const { file, dashboard } of dashboards) {
       const variables = new Map(dashboard.templating.list.map((variable) => [variable.name, variable]));
+      expect(dashboard.templating.list.map((variable) => variable.name).slice(0, 4), file).toEqual(['datasource', 'job', 'instance', 'target']);
       expect(variables.get('datasource'), file).toMatchObject({ type: 'datasource', query: 'prometheus' });
+      // "All" jobs are the jobs the mixin's selector finds (no allValue: Grafana lists them), so the
+      // dashboards show what the alerts watch.
+      expect(variables.get('job'), file).toMatchObject({ type: 'query', multi: true, includeAll: true });
+      expect(variables.get('job')?.allValue, file).toBeUndefined();
+      expect(variableQuery(variables.get('job') as DashboardVariable), file).toBe('label_values(push_notification_exporter_build_info{job="push-notification-exporter"}, job)');
+      expect(variableQuery(variables.get('instance') as DashboardVariable), file).toBe('label_values(push_notification_exporter_build_info{job=~"$job"}, instance)');
+      expect(variables.get('instance'), file).toMatchObject({ type: 'query', multi: true, includeAll: true, allValue: '.*' });
       expect(variables.get('target'), file).toMatchObject({ type: 'query', multi: true, includeAll: true, allValue: '.*' });
       for (const variable of dashboard.templating.list.filter((candidate) => candidate.type === 'query')) {
         expect(parseLabelValues(variableQuery(variable)), `${file} $${variable.name}`).toBeDefined();
@@ -197,6 +206,65 @@ describe('Grafana dashboards', () => {
         }
       }
     }
+  });
+
+  it('filter every series on $job and $instance', () => {
+    for (const { dashboard } of dashboards) {
+      for (const panel of dataPanels(dashboard)) {
+        for (const target of panel.targets ?? []) {
+          const expr = target.expr ?? '';
+          for (const name of metricNamesIn(expr)) {
+            for (const selector of selectorsOf(expr, name)) {
+              const where = `${dashboard.uid}: ${panel.title} ${target.refId} ${name}`;
+              expect(selector, where).toContain('job=~"$job"');
+              expect(selector, where).toContain('instance=~"$instance"');
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('show why devices failed: PNS errors by platform and error (issue 13), not narrowed by $platform', () => {
+    const panel = dataPanels(byUid('push-notification-overview').dashboard).find((candidate) => candidate.title === 'PNS errors by platform and error');
+    const expr = panel?.targets?.[0]?.expr ?? '';
+    expect(expr).toMatch(/^sum by \(platform, error\) \(rate\(push_notification_pns_errors_total\{[^}]*\}\[\$__rate_interval\]\)\)$/);
+    // The records name their platform themselves, which need not be the outcome collections' names.
+    expect(expr).not.toContain('$platform');
+    expect(panel?.fieldConfig?.defaults?.unit).toBe('cps');
+  });
+
+  it('turn exemplars on in the failure and latency panels, once per panel', () => {
+    const withExemplars = dashboards.flatMap(({ dashboard }) =>
+      dataPanels(dashboard).flatMap((panel) => {
+        const count = (panel.targets ?? []).filter((target) => target.exemplar === true).length;
+        return count === 0 ? [] : [`${panel.title} ${count}`];
+      }),
+    );
+    expect(withExemplars.sort()).toEqual([
+      'Abandoned messages 1',
+      'Failure ratio by target and platform 1',
+      'Failures by cause 1',
+      'Processing duration (start to end) 1',
+      'Queue duration (enqueue to start) 1',
+    ]);
+  });
+
+  it('draw the alerts\' thresholds where they show them (both come from the mixin\'s _config)', () => {
+    const alerting = parse(readFileSync(join(repositoryRoot, 'alerts/push-notification-alerting-rules.yml'), 'utf8')) as {
+      groups: { rules: { alert: string; expr: string }[] }[];
+    };
+    const alertExpr = (name: string) => alerting.groups.flatMap((group) => group.rules).find((rule) => rule.alert === name)?.expr ?? '';
+    const ratioThreshold = Number(/ratio_rate1h > ([\d.]+)/.exec(alertExpr('PushNotificationFailureRatioHigh'))?.[1]);
+    const staleSeconds = Number(/\) > (\d+)\n/.exec(alertExpr('PushNotificationTelemetryStale'))?.[1]);
+    expect([ratioThreshold, staleSeconds]).toEqual([0.1, 900]);
+    const steps = (uid: string, title: string) =>
+      dataPanels(byUid(uid).dashboard)
+        .find((panel) => panel.title === title)
+        ?.fieldConfig?.defaults?.thresholds?.steps.map((step) => step.value);
+    expect(steps('push-notification-overview', 'Failure ratio by target and platform')).toEqual([null, ratioThreshold]);
+    expect(steps('push-notification-overview', 'Time since last valid answer')).toEqual([null, staleSeconds]);
+    expect(steps('push-notification-exporter-health', 'Time since last valid answer')).toEqual([null, staleSeconds]);
   });
 
   it('cover what issue 4 asks of each view', () => {

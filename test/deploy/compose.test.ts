@@ -69,6 +69,32 @@ describe('the compose stack (deploy/compose)', () => {
     expect(compose.services.prometheus?.ports).toContain('9090:9090');
   });
 
+  it("gives the Grafana data source the exporter job's scrape interval, and exemplars a link to the exporter's lookup", () => {
+    const prometheus = parse(read('deploy/compose/prometheus.yml')) as {
+      global: { scrape_interval: string };
+      scrape_configs: { job_name: string; scrape_interval?: string }[];
+    };
+    const job = prometheus.scrape_configs.find((config) => config.job_name === 'push-notification-exporter');
+    const scrapeInterval = job?.scrape_interval ?? prometheus.global.scrape_interval;
+    const [datasource] = (
+      parse(read('grafana/provisioning/datasources/prometheus.yaml')) as {
+        datasources: { jsonData: { timeInterval: string; exemplarTraceIdDestinations: { name: string; url: string }[] } }[];
+      }
+    ).datasources;
+    // $__rate_interval is four times timeInterval: with a shorter scrape it would span fewer scrapes.
+    expect(datasource?.jsonData.timeInterval).toBe(scrapeInterval);
+    expect(compose.services.prometheus?.command).toContain('--enable-feature=exemplar-storage');
+    // The browser follows the link: the exporter's lookup route on the port compose publishes.
+    expect(datasource?.jsonData.exemplarTraceIdDestinations).toEqual([
+      {
+        name: 'notification_id',
+        urlDisplayLabel: 'Notification story (lookup API)',
+        url: 'http://localhost:10130/api/v1/notifications/$${__data.fields.target}/$${__value.raw}',
+      },
+    ]);
+    expect(compose.services.exporter?.ports).toContain('10130:10130');
+  });
+
   it.skipIf(!promtoolAvailable())('passes promtool check config with the rules laid out as in the container', () => {
     const folder = mkdtempSync(join(tmpdir(), 'pne-compose-'));
     try {

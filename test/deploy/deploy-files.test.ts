@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
@@ -53,6 +54,16 @@ describe('systemd unit', () => {
     expect(unit).toMatch(/^Restart=on-failure$/m);
     expect(unit).toMatch(/^StateDirectory=push-notification-exporter$/m);
   });
+
+  it('is installed with steps that can work: build with the dev dependencies (tsc), then drop them', () => {
+    // test/deploy/install.test.ts runs them; this only keeps README and the unit saying the same.
+    const unit = read('deploy/systemd/push-notification-exporter.service');
+    const readme = /^### systemd\n([\s\S]*?)^#{2,3} /m.exec(read('README.md'))?.[1] ?? '';
+    const step = 'npm ci && npm run build && npm prune --omit=dev';
+    expect(readme).toContain(`\n${step}\n`);
+    expect(unit).toContain(`#   ${step}\n`);
+    for (const text of [readme, unit]) expect(text).not.toMatch(/npm ci --omit=dev && npm run build/);
+  });
 });
 
 describe('Dockerfile', () => {
@@ -64,13 +75,36 @@ describe('Dockerfile', () => {
     const [build, runtime] = stages as [string, string];
     expect(build).toMatch(/RUN npm ci\n/);
     expect(build).toMatch(/RUN npm run build/);
-    expect(build).toMatch(/RUN npm ci --omit=dev/);
+    // Pruned after the build: a second npm ci --omit=dev would compile better-sqlite3 again.
+    expect(build).toMatch(/RUN npm prune --omit=dev\n/);
     expect(runtime).not.toMatch(/apt-get|g\+\+|make/);
     expect(runtime).toMatch(/^USER node$/m);
     expect(runtime).toMatch(/^VOLUME \["\/data"\]$/m);
     expect(runtime).toMatch(/^EXPOSE 10130$/m);
-    expect(runtime).toMatch(/^HEALTHCHECK .*\n\s+CMD .*\/-\/healthy/m);
     expect(runtime).toMatch(/org\.opencontainers\.image\.title/);
+  });
+
+  it('keeps the default storage.path on the volume: ./data/state.db from the last WORKDIR is /data/state.db', () => {
+    const runtime = stages[1] as string;
+    const workdirs = [...runtime.matchAll(/^WORKDIR (\S+)$/gm)].map((match) => match[1] as string);
+    const workdir = workdirs.reduce((current, next) => posix.resolve(current, next), '/');
+    const config = parseConfig(JSON.stringify({ everlive: [{ name: 'app', appId: 'app', masterKey: 'key' }] }));
+    expect(config.storage.path).toBe('./data/state.db');
+    expect(posix.resolve(workdir, config.storage.path)).toBe('/data/state.db');
+  });
+
+  it('asks the health endpoint on the port the exporter was given, not a fixed 10130', () => {
+    const healthcheck = /^HEALTHCHECK (.*)$/m.exec((stages[1] as string).replace(/\\\n\s*/g, ''))?.[1] ?? '';
+    expect(healthcheck).toMatch(/CMD \["node", "\/app\/dist\/healthcheck\.js"\]$/);
+    expect(healthcheck).not.toContain('10130');
+  });
+
+  it("carries of better-sqlite3 only what runs: its build stage removes the addon's sources, deps/ and object files", () => {
+    const [build, runtime] = stages as [string, string];
+    expect(build).toMatch(/RUN cd node_modules\/better-sqlite3 \\\n(.*\n)*.*rm -rf build deps src binding\.gyp/);
+    // ...before the runtime stage copies node_modules (a RUN rm there would leave them in a lower layer).
+    expect(runtime).toMatch(/^COPY --from=build \/app\/node_modules \.\/node_modules$/m);
+    expect(runtime).not.toMatch(/^RUN .*rm /m);
   });
 
   it('copies only what exists, and the context leaves out local state', () => {

@@ -13,6 +13,7 @@ import type { MessagePlan } from '../../src/simulator/notification-hubs/message-
 import { NotificationHubsSimulator } from '../../src/simulator/notification-hubs/server.js';
 import { AlertWebhook } from '../support/alert-webhook.js';
 import {
+  dataPanels,
   loadDashboards,
   panelQueries,
   parseLabelValues,
@@ -53,11 +54,23 @@ const recordingRulesFile = join(repositoryRoot, 'alerts', 'push-notification-rec
 const alertingRulesFile = join(repositoryRoot, 'alerts', 'push-notification-alerting-rules.yml');
 // What Grafana would put in for a few hours' range at a 30 s scrape interval; the range of the stat
 // panels covers the whole test.
-const grafanaVariables = { __rate_interval: '2m', __range: '10m', __interval: '30s', target: '.*', platform: '.*', instance: '.*' };
+// $job as Grafana expands "All" of a variable without an allValue: the values it found, as a regex.
+const grafanaVariables = {
+  __rate_interval: '2m',
+  __range: '10m',
+  __interval: '30s',
+  job: '(push-notification-exporter)',
+  target: '.*',
+  platform: '.*',
+  instance: '.*',
+};
 
-/** Ready a second after it is sent, finished half a second later: the exporter's first poll (10 s after intake) finds it terminal. */
+/**
+ * Ready a second after it is sent, finished half a second later: the exporter's first poll (10 s
+ * after intake) finds it terminal. Its failures come with a PNS error-details blob, ready at once.
+ */
 function quickPlan(finalState: MessagePlan['finalState'], outcomes: MessagePlan['outcomes']): MessagePlan {
-  return { notReadyMilliseconds: 1_000, enqueuedMilliseconds: 200, processingMilliseconds: 300, finalState, outcomes };
+  return { notReadyMilliseconds: 1_000, enqueuedMilliseconds: 200, processingMilliseconds: 300, finalState, outcomes, errorDetails: { notReadyMilliseconds: 0 } };
 }
 
 /**
@@ -170,7 +183,16 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
         JSON.stringify({
           server: { listen: '127.0.0.1:0', apiTokens: [intakeToken] },
           storage: { path: join(folder, 'state.db') },
-          azureNotificationHubs: [{ name: target, connectionString: notificationHubs.connectionString(hub), hub, endpoint: notificationHubs.url }],
+          azureNotificationHubs: [
+            {
+              name: target,
+              connectionString: notificationHubs.connectionString(hub),
+              hub,
+              endpoint: notificationHubs.url,
+              // The simulator serves the PNS error-details blobs itself.
+              errorDetails: { allowedHosts: [new URL(notificationHubs.url).host] },
+            },
+          ],
           // Every second: the test waits for conditions, not for a schedule.
           everlive: [{ name: everliveTarget, endpoint: everlive.url, ...everliveApp, schedule: '* * * * * *' }],
         }),
@@ -201,6 +223,8 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
     prometheus = await PrometheusServer.start({
       binary: prometheusBinary as string,
       folder,
+      // As in deploy/compose: the dashboards' exemplars need it.
+      features: ['exemplar-storage'],
       configYaml: stringify({
         global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
         rule_files: [recordingRulesFile, join(folder, 'alerting-rules-without-hold-times.yml')],
@@ -251,6 +275,53 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
     const answer = await prometheus?.query(substituteVariables(query?.expr ?? '', grafanaVariables));
     expect(answer?.data?.result.map((sample) => [sample.metric.target, Number(sample.value[1])])).toEqual([[target, 0]]);
     expect(await prometheus?.scalar(`sum(push_notification_intake_notifications_total{target="${target}", result="accepted"})`)).toBe(2 * wavePlans.length);
+  });
+
+  it('answers the PNS errors panel with why devices failed, by platform and error', async () => {
+    const query = panelQueries(loadDashboards()).find((candidate) => candidate.panel === 'PNS errors by platform and error');
+    const answer = await prometheus?.query(substituteVariables(query?.expr ?? '', grafanaVariables));
+    const series = (answer?.data?.result ?? []).map((sample) => `${sample.metric.platform}/${sample.metric.error}`).sort();
+    expect(series).toEqual(['apns/InvalidCredentials', 'apns/WrongToken', 'fcmv1/ExpiredChannel', 'gcm/AbandonedNotificationMessages', 'wns/PnsUnavailable']);
+  });
+
+  it('follows an exemplar of the failure and latency panels to that notification, the way the data source link does', async () => {
+    const provisioning = parse(readFileSync(join(repositoryRoot, 'grafana/provisioning/datasources/prometheus.yaml'), 'utf8')) as {
+      datasources: { jsonData: { exemplarTraceIdDestinations: { name: string; url: string }[] } }[];
+    };
+    const [link] = provisioning.datasources[0]?.jsonData.exemplarTraceIdDestinations ?? [];
+    expect(link?.name).toBe('notification_id');
+    const exemplarPanels = loadDashboards().flatMap(({ dashboard }) =>
+      dataPanels(dashboard).filter((panel) => (panel.targets ?? []).some((candidate) => candidate.exemplar)),
+    );
+    expect(exemplarPanels.map((panel) => panel.title).sort()).toEqual([
+      'Abandoned messages',
+      'Failure ratio by target and platform',
+      'Failures by cause',
+      'Processing duration (start to end)',
+      'Queue duration (enqueue to start)',
+    ]);
+    const basic = `Basic ${Buffer.from(`operator:${intakeToken}`).toString('base64')}`;
+    const now = Date.now() / 1000;
+    for (const panel of exemplarPanels) {
+      const expr = substituteVariables((panel.targets ?? []).find((candidate) => candidate.exemplar)?.expr ?? '', grafanaVariables);
+      const found = (await prometheus?.exemplars(expr, now - 600, now)) ?? [];
+      const series = found.find((candidate) => candidate.exemplars.length > 0);
+      const exemplar = series?.exemplars.at(-1);
+      expect(exemplar?.labels.notification_id, panel.title).toMatch(/\S/);
+      // Grafana puts the exemplar's series labels and its own labels on one row: ${__data.fields.target}, ${__value.raw}.
+      const url = (link?.url ?? '')
+        .replace('http://localhost:10130', exporter.url)
+        .replace('$${__data.fields.target}', encodeURIComponent(series?.seriesLabels.target ?? ''))
+        .replace('$${__value.raw}', encodeURIComponent(exemplar?.labels.notification_id ?? ''));
+      const refused = await request(url);
+      expect(refused.statusCode).toBe(401);
+      expect(refused.headers['www-authenticate']).toContain('Basic realm="push-notification-exporter API token", charset="UTF-8"');
+      await refused.body.dump();
+      const story = await request(url, { headers: { authorization: basic } });
+      expect(story.statusCode, `${panel.title}: ${url}`).toBe(200);
+      const record = (await story.body.json()) as { target: string; notificationId: string; finishReason: string; state: string };
+      expect(record).toMatchObject({ target, notificationId: exemplar?.labels.notification_id, finishReason: 'terminal' });
+    }
   });
 
   it('answers every dashboard variable query with values', async () => {
@@ -304,9 +375,7 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
       }).catch((error: unknown) => {
         throw new Error(`${String(error)}\nPrometheus:\n${prometheus?.output ?? ''}\nAlertmanager:\n${alertmanager?.output ?? ''}\nExporter:\n${logLines.join('')}`);
       });
-      expect(alert.annotations.runbook_url).toBe(
-        `https://github.com/push-notification-exporter/push-notification-exporter/blob/main/README.md#${alertname.toLowerCase()}`,
-      );
+      expect(alert.annotations.runbook_url).toBe(`http://localhost:10130/readme#${alertname.toLowerCase()}`);
       expect(alert.annotations.summary).toContain(labels.target);
       expect(alert.annotations.description).toContain(labels.target);
       if (labels.platform) expect(alert.annotations.description).toContain(labels.platform);

@@ -293,7 +293,9 @@ describe('intake abuse', () => {
       ['the token with one character changed', '/api/v1/notifications', { authorization: `Bearer ${intakeToken.slice(0, -1)}X` }],
       ['a prefix of the token', '/api/v1/notifications', { authorization: `Bearer ${intakeToken.slice(0, 10)}` }],
       ['the token plus a suffix', '/api/v1/notifications', { authorization: `Bearer ${intakeToken}x` }],
+      // Reads take the token as a Basic password (a browser following an exemplar link): only the write is refused.
       ['the token as Basic credentials', '/api/v1/notifications', { authorization: `Basic ${Buffer.from(`user:${intakeToken}`).toString('base64')}` }],
+      ['a wrong password in Basic credentials', '/api/v1/notifications', { authorization: `Basic ${Buffer.from('user:wrong-token').toString('base64')}` }],
       ['the token without a scheme', '/api/v1/notifications', { authorization: intakeToken }],
       ['the token in a custom header', '/api/v1/notifications', { 'x-api-token': intakeToken }],
       ['an empty bearer', '/api/v1/notifications', { authorization: 'Bearer ' }],
@@ -304,7 +306,7 @@ describe('intake abuse', () => {
     ];
     const results: Record<string, number> = {};
     for (const [name, path, headers] of attempts) {
-      for (const method of ['POST', 'GET'] as const) {
+      for (const method of name === 'the token as Basic credentials' ? (['POST'] as const) : (['POST', 'GET'] as const)) {
         const response = await request(`${harness.exporter.url}${path}`, {
           method,
           headers: { 'content-type': 'application/json', ...headers },

@@ -1,7 +1,12 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseConfig } from '../../src/config/load.js';
+import { startExporter } from '../../src/exporter.js';
+import { silentLogger } from '../../src/logging/logger.js';
 import { panelQueries, repositoryRoot } from '../support/dashboards.js';
 import { promtoolAvailable, runPromtool } from '../support/promtool.js';
 
@@ -30,7 +35,8 @@ const designAlertNames = [
   'PushNotificationSourceDown',
   'PushNotificationTelemetryStale',
 ];
-const runbookBase = 'https://github.com/push-notification-exporter/push-notification-exporter/blob/main/README.md#';
+// The mixin's default runbookURLPattern: the README's runbooks as the exporter serves them (/readme).
+const runbookBase = 'http://localhost:10130/readme#';
 
 /** The failure classification (README "Failure classification"): the only outcome matchers allowed. */
 const classificationMatchers = new Set([
@@ -103,6 +109,35 @@ describe('alerting rules', () => {
       expect(readme, `runbook heading for ${rule.alert}`).toMatch(new RegExp(`^#{2,4} ${rule.alert}$`, 'm'));
     }
     expect(alertRules.find((rule) => rule.alert === 'PushNotificationInvalidCredentials')?.labels?.severity).toBe('critical');
+  });
+
+  it('link runbooks that a running exporter serves: each runbook_url anchor is a heading of its /readme page', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'pne-runbooks-'));
+    const exporter = await startExporter({
+      config: parseConfig(
+        JSON.stringify({
+          server: { listen: '127.0.0.1:0' },
+          storage: { path: join(folder, 'state.db') },
+          everlive: [{ name: 'runbooks', endpoint: 'http://127.0.0.1:9', appId: 'app', masterKey: 'key', schedule: '0 0 1 1 *' }],
+        }),
+      ),
+      logger: silentLogger(),
+    });
+    try {
+      const landing = await (await request(`${exporter.url}/`)).body.text();
+      expect(landing).toContain('href="readme#runbooks"');
+      const response = await request(`${exporter.url}/readme`);
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['content-type']).toMatch(/^text\/html/);
+      const page = await response.body.text();
+      for (const rule of alertRules) {
+        const anchor = new URL(rule.annotations?.runbook_url ?? '').hash.slice(1);
+        expect(page, rule.alert).toContain(`<h3 id="${anchor}">${rule.alert}</h3>`);
+      }
+    } finally {
+      await exporter.stop();
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('each have unit tests where they must fire and where they must not', () => {

@@ -17,6 +17,8 @@ export interface DashboardTarget {
   expr?: string;
   legendFormat?: string;
   datasource?: DatasourceReference | string;
+  /** Grafana also asks Prometheus for the exemplars of this query. */
+  exemplar?: boolean;
 }
 
 export interface DashboardPanel {
@@ -26,7 +28,7 @@ export interface DashboardPanel {
   description?: string;
   datasource?: DatasourceReference | string;
   gridPos?: { h: number; w: number; x: number; y: number };
-  fieldConfig?: { defaults?: { unit?: string } };
+  fieldConfig?: { defaults?: { unit?: string; thresholds?: { steps: { color: string; value: number | null }[] } } };
   targets?: DashboardTarget[];
   panels?: DashboardPanel[];
 }

@@ -107,6 +107,13 @@ export interface PrometheusOptions {
   folder: string;
   /** prometheus.yml; rule file paths in it are resolved by Prometheus relative to the folder. */
   configYaml: string;
+  /** --enable-feature values, e.g. exemplar-storage. */
+  features?: string[];
+}
+
+export interface PrometheusExemplars {
+  seriesLabels: Record<string, string>;
+  exemplars: { labels: Record<string, string>; value: string; timestamp: number }[];
 }
 
 export class PrometheusServer {
@@ -124,6 +131,7 @@ export class PrometheusServer {
       `--storage.tsdb.path=${join(options.folder, 'tsdb')}`,
       `--web.listen-address=127.0.0.1:${port}`,
       '--log.level=warn',
+      ...(options.features ?? []).map((feature) => `--enable-feature=${feature}`),
     ]);
     const server = new PrometheusServer(`http://127.0.0.1:${port}`, child);
     await child.waitUntilReady(`${server.url}/-/ready`);
@@ -158,6 +166,15 @@ export class PrometheusServer {
     const response = await request(`${this.url}/api/v1/label/${encodeURIComponent(label)}/values?${query}`);
     const answer = (await response.body.json()) as { status: string; data?: string[]; error?: string };
     if (answer.status !== 'success') throw new Error(`label values of ${label} for ${selector} failed: ${answer.error ?? ''}`);
+    return answer.data ?? [];
+  }
+
+  /** What Grafana asks for a panel query with exemplars on (needs --enable-feature=exemplar-storage). */
+  async exemplars(expression: string, startSeconds: number, endSeconds: number): Promise<PrometheusExemplars[]> {
+    const query = new URLSearchParams({ query: expression, start: String(startSeconds), end: String(endSeconds) }).toString();
+    const response = await request(`${this.url}/api/v1/query_exemplars?${query}`);
+    const answer = (await response.body.json()) as { status: string; data?: PrometheusExemplars[]; error?: string };
+    if (answer.status !== 'success') throw new Error(`exemplars of ${expression} failed: ${answer.error ?? ''}`);
     return answer.data ?? [];
   }
 
