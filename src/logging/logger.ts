@@ -66,16 +66,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       formatters: { level: (label) => ({ level: label }) },
       ...(demote && {
         hooks: {
-            logMethod(args, method, level) {
-              const message = typeof args[0] === 'string' ? args[0] : args[1];
-              if (level !== pino.levels.values.info || typeof message !== 'string' || !demote.messages.has(message)) {
-                method.apply(this, args);
-                return;
-              }
-              demote.onDemoted?.(message);
-              (this.debug as (...parameters: unknown[]) => void).apply(this, args);
-            },
+          logMethod(args, method, level) {
+            const message = typeof args[0] === 'string' ? args[0] : args[1];
+            if (level !== pino.levels.values.info || typeof message !== 'string' || !demote.messages.has(message)) {
+              method.apply(this, args);
+              return;
+            }
+            demote.onDemoted?.(message);
+            (this.debug as (...parameters: unknown[]) => void).apply(this, args);
           },
+        },
       }),
     },
     options.format === 'logfmt' ? logfmtStream(stream) : stream,
