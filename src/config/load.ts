@@ -71,6 +71,16 @@ export interface ExporterConfig {
 export interface LoadOptions {
   environment?: NodeJS.ProcessEnv;
   readFile?: (path: string) => string;
+  /**
+   * Values given on the command line that replace keys of the file (`--web.listen-address`,
+   * `--web.config.file`); `source` names where they came from in error messages.
+   */
+  overrides?: { listen?: Override; webConfigFile?: Override };
+}
+
+export interface Override {
+  value: string;
+  source: string;
 }
 
 export function loadConfigFile(path: string, options: LoadOptions = {}): ExporterConfig {
@@ -91,12 +101,23 @@ export function parseConfig(yamlText: string, options: LoadOptions = {}): Export
   const raw: unknown = document.toJS() ?? {};
   const problems: string[] = [];
   const interpolated = interpolateEnvironment(raw, options.environment ?? process.env, [], problems);
-  const withFiles = readFileSecrets(interpolated, options.readFile ?? defaultReadFile, problems);
+  const withFiles = applyOverrides(readFileSecrets(interpolated, options.readFile ?? defaultReadFile, problems), options.overrides);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const result = configSchema.safeParse(withFiles);
   if (!result.success) throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, withFiles)));
-  return resolveConfig(result.data, options.readFile);
+  return resolveConfig(result.data, options.readFile, {
+    listen: options.overrides?.listen?.source ?? 'server.listen',
+    webConfigFile: options.overrides?.webConfigFile?.source ?? 'server.webConfigFile',
+  });
+}
+
+function applyOverrides(config: unknown, overrides: LoadOptions['overrides']): unknown {
+  if (!overrides || !isRecord(config)) return config;
+  const server: Record<string, unknown> = isRecord(config.server) ? { ...config.server } : {};
+  if (overrides.listen) server.listen = overrides.listen.value;
+  if (overrides.webConfigFile) server.webConfigFile = overrides.webConfigFile.value;
+  return { ...config, server };
 }
 
 function defaultReadFile(path: string): string {
@@ -188,17 +209,17 @@ function resolveFileKeys(
   return result;
 }
 
-function resolveConfig(raw: RawConfig, readFile: ((path: string) => string) | undefined): ExporterConfig {
+function resolveConfig(raw: RawConfig, readFile: ((path: string) => string) | undefined, names: { listen: string; webConfigFile: string }): ExporterConfig {
   const problems: string[] = [];
   const listen = parseListenAddress(raw.server.listen);
-  if (typeof listen === 'string') problems.push(`server.listen: ${listen}`);
+  if (typeof listen === 'string') problems.push(`${names.listen}: ${listen}`);
   let web: WebConfig | undefined;
   if (raw.server.webConfigFile !== undefined) {
     try {
       web = loadWebConfig(raw.server.webConfigFile, readFile);
     } catch (error) {
       if (!(error instanceof WebConfigError)) throw error;
-      problems.push(...error.problems.map((problem) => `server.webConfigFile (${raw.server.webConfigFile}): ${problem}`));
+      problems.push(...error.problems.map((problem) => `${names.webConfigFile} (${raw.server.webConfigFile}): ${problem}`));
     }
   }
 

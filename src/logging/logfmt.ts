@@ -34,6 +34,7 @@ function appendPairs(pairs: string[], key: string, value: unknown): void {
   pairs.push(`${formatKey(key)}=${formatValue(value)}`);
 }
 
+/* eslint-disable no-control-regex -- control characters are exactly what these patterns look for */
 function formatKey(key: string): string {
   const cleaned = key.replace(/[\s="\u0000-\u001f\u007f]/g, '_');
   return cleaned === '' ? '_' : cleaned;
@@ -69,3 +70,4 @@ function quote(text: string): string {
   });
   return `"${escaped}"`;
 }
+/* eslint-enable no-control-regex */

@@ -33,6 +33,12 @@ const acceptedLevels: readonly string[] = ['trace', ...logLevels];
 export const logFormats = ['json', 'logfmt'] as const;
 export type LogFormat = (typeof logFormats)[number];
 
+/** What the command line chose: `--log.level` and `--log.format`. */
+export interface LoggingChoice {
+  level: string;
+  format: LogFormat;
+}
+
 export function isLogLevel(value: string): boolean {
   return acceptedLevels.includes(value);
 }
@@ -73,7 +79,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
               return;
             }
             demote.onDemoted?.(message);
-            (this.debug as (...parameters: unknown[]) => void).apply(this, args);
+            this.debug(...args);
           },
         },
       }),
