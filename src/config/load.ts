@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { parseDocument, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import {
   ConnectionStringError,
@@ -90,26 +90,57 @@ export function loadConfigFile(path: string, options: LoadOptions = {}): Exporte
   } catch (error) {
     throw new ConfigError([`cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`]);
   }
-  return parseConfig(text, options);
+  const config = parseConfig(text, options);
+  // A file with nothing to export is a mistake (a wrong file, or a section name misspelt at the
+  // top level would already be an unknown key): the exporter would start and export nothing.
+  if (config.azureNotificationHubs.length === 0 && config.everlive.length === 0) {
+    throw new ConfigError(['no targets: configure at least one entry under azureNotificationHubs or everlive (README "Configuration")']);
+  }
+  return config;
 }
 
 export function parseConfig(yamlText: string, options: LoadOptions = {}): ExporterConfig {
   const document = parseDocument(yamlText, { uniqueKeys: true, prettyErrors: true });
-  if (document.errors.length > 0) {
-    throw new ConfigError(document.errors.map((error) => `YAML: ${error.message.split('\n')[0]}`));
-  }
+  // Only the first: the parser's later errors usually follow from it (one tab gave nine).
+  const [yamlError] = document.errors;
+  if (yamlError) throw new ConfigError([describeYamlError(yamlError)]);
   const raw: unknown = document.toJS() ?? {};
   const problems: string[] = [];
-  const interpolated = interpolateEnvironment(raw, options.environment ?? process.env, [], problems);
-  const withFiles = applyOverrides(readFileSecrets(interpolated, options.readFile ?? defaultReadFile, problems), options.overrides);
+  const origins = new Map<string, string>();
+  const interpolated = interpolateEnvironment(raw, options.environment ?? process.env, [], problems, origins);
+  const withFiles = applyOverrides(readFileSecrets(interpolated, options.readFile ?? defaultReadFile, problems, origins), options.overrides);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const result = configSchema.safeParse(withFiles);
-  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, withFiles)));
-  return resolveConfig(result.data, options.readFile, {
-    listen: options.overrides?.listen?.source ?? 'server.listen',
-    webConfigFile: options.overrides?.webConfigFile?.source ?? 'server.webConfigFile',
-  });
+  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => withOrigin(describeIssue(issue, withFiles), origins)));
+  try {
+    return resolveConfig(result.data, options.readFile, {
+      listen: options.overrides?.listen?.source ?? 'server.listen',
+      webConfigFile: options.overrides?.webConfigFile?.source ?? 'server.webConfigFile',
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(error.problems.map((problem) => withOrigin(problem, origins)));
+    throw error;
+  }
+}
+
+/** `line 2, column 1: Tabs are not allowed as indentation (indent with spaces)`, without the parser's dangling colon and excerpt. */
+function describeYamlError(error: YAMLError): string {
+  const headline = (error.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '').replace(/:$/, '');
+  const position = error.linePos?.[0];
+  const where = position ? `line ${position.line}, column ${position.col}: ` : '';
+  const hint = error.code === 'TAB_AS_INDENT' ? ' (indent with spaces)' : '';
+  return `YAML ${where}${headline}${hint}`;
+}
+
+/**
+ * A problem with a value that came from `${VAR}` or a `<key>File` names where it came from: the
+ * file shows only the reference, so the variable is what to fix (its value is never shown: it may be a secret).
+ */
+function withOrigin(problem: string, origins: ReadonlyMap<string, string>): string {
+  const separator = problem.indexOf(': ');
+  const origin = separator > 0 ? origins.get(problem.slice(0, separator)) : undefined;
+  return origin ? `${problem} (the value comes from ${origin})` : problem;
 }
 
 function applyOverrides(config: unknown, overrides: LoadOptions['overrides']): unknown {
@@ -127,8 +158,16 @@ function defaultReadFile(path: string): string {
 const numericKeys = new Set(['concurrency', 'pageSize', 'maxRequestBodyBytes', 'requestsPerSecond', 'burst']);
 
 /** Replaces `${NAME}` in every string value; `$$` is a literal `$`. A missing variable is an error. */
-function interpolateEnvironment(value: unknown, environment: NodeJS.ProcessEnv, path: (string | number)[], problems: string[]): unknown {
+function interpolateEnvironment(
+  value: unknown,
+  environment: NodeJS.ProcessEnv,
+  path: (string | number)[],
+  problems: string[],
+  origins: Map<string, string>,
+): unknown {
   if (typeof value === 'string') {
+    const names = [...value.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((match) => match[1] as string);
+    if (names.length > 0) origins.set(formatPath(path), `environment variable${names.length > 1 ? 's' : ''} ${[...new Set(names)].join(', ')}`);
     // A numeric key given as exactly one reference (`concurrency: ${CONCURRENCY}`) takes the number.
     const whole = numericKeys.has(String(path.at(-1))) ? /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(value) : null;
     const wholeValue = whole ? environment[whole[1] as string] : undefined;
@@ -147,25 +186,25 @@ function interpolateEnvironment(value: unknown, environment: NodeJS.ProcessEnv, 
       return replacement;
     });
   }
-  if (Array.isArray(value)) return value.map((item, index) => interpolateEnvironment(item, environment, [...path, index], problems));
+  if (Array.isArray(value)) return value.map((item, index) => interpolateEnvironment(item, environment, [...path, index], problems, origins));
   if (isRecord(value)) {
     return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [key, interpolateEnvironment(item, environment, [...path, key], problems)]),
+      Object.entries(value).map(([key, item]) => [key, interpolateEnvironment(item, environment, [...path, key], problems, origins)]),
     );
   }
   return value;
 }
 
 /** Turns `<key>File: /path` into `<key>: <file contents>` for the keys that allow it. */
-function readFileSecrets(config: unknown, readFile: (path: string) => string, problems: string[]): unknown {
+function readFileSecrets(config: unknown, readFile: (path: string) => string, problems: string[], origins: Map<string, string>): unknown {
   if (!isRecord(config)) return config;
   const result: Record<string, unknown> = { ...config };
   for (const [section, keys] of Object.entries(fileCapableKeys)) {
     const value = result[section];
     if (Array.isArray(value)) {
-      result[section] = value.map((item, index) => resolveFileKeys(item, keys, [section, index], readFile, problems));
+      result[section] = value.map((item, index) => resolveFileKeys(item, keys, [section, index], readFile, problems, origins));
     } else if (value !== undefined) {
-      result[section] = resolveFileKeys(value, keys, [section], readFile, problems);
+      result[section] = resolveFileKeys(value, keys, [section], readFile, problems, origins);
     }
   }
   return result;
@@ -177,6 +216,7 @@ function resolveFileKeys(
   path: (string | number)[],
   readFile: (path: string) => string,
   problems: string[],
+  origins: Map<string, string>,
 ): unknown {
   if (!isRecord(section)) return section;
   const result: Record<string, unknown> = { ...section };
@@ -201,6 +241,7 @@ function resolveFileKeys(
       problems.push(`${where}: cannot read ${filePath}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
       continue;
     }
+    origins.set(formatPath([...path, key]), `${fileKey} ${filePath}`);
     // Secret files usually end in a newline; a list key (apiTokens) takes one entry per line.
     result[key] = key === 'apiTokens'
       ? contents.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '')
