@@ -12,7 +12,8 @@ const secretKey = 'Q0xJLXNlY3JldC1rZXktbmV2ZXItcHJpbnRlZA==';
 const connectionString = `Endpoint=sb://contoso.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=${secretKey}`;
 
 function run(args: string[], environment: NodeJS.ProcessEnv = {}) {
-  const result = spawnSync(process.execPath, [mainScript, ...args], { encoding: 'utf8', env: { ...process.env, ...environment } });
+  // A bounded wait: a flag that is silently ignored (old `--demo --config`) would otherwise run forever.
+  const result = spawnSync(process.execPath, [mainScript, ...args], { encoding: 'utf8', env: { ...process.env, ...environment }, timeout: 20_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
