@@ -44,7 +44,10 @@ export interface ExporterOptions {
 }
 
 export interface RunningExporter {
+  /** A URL that reaches the exporter from this machine (127.0.0.1 when it listens on every interface). */
   url: string;
+  /** The address actually bound, as host:port (`0.0.0.0:10130`, `[::]:10130`, `127.0.0.1:41873`). */
+  address: string;
   port: number;
   store: TrackingStore;
   metrics: ExporterMetrics;
@@ -138,9 +141,9 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
-  const port = (server.address() as AddressInfo).port;
-  const host = config.server.listen.host === '0.0.0.0' || config.server.listen.host === '::' ? '127.0.0.1' : config.server.listen.host;
-  const url = `${exporterServer.scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const bound = server.address() as AddressInfo;
+  const port = bound.port;
+  const url = `${exporterServer.scheme}://${hostForUrl(reachableHost(config.server.listen.host, bound.address))}:${port}`;
   // Polling starts only once the server is up, so a failed start leaves nothing running.
   for (const source of sources) source.start();
   storageGuard.start();
@@ -164,6 +167,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
 
   return {
     url,
+    address: `${hostForUrl(bound.address)}:${port}`,
     port,
     store,
     metrics,
@@ -190,4 +194,17 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
       store.close();
     },
   };
+}
+
+/**
+ * Where a client on this machine reaches a server bound to `bound` (asked for as `configured`): on
+ * every interface, the IPv4 loopback (a `::` socket is dual-stack and takes it too).
+ */
+function reachableHost(configured: string, bound: string): string {
+  if (bound === '0.0.0.0' || bound === '::') return '127.0.0.1';
+  return configured === '' ? bound : configured;
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }

@@ -1,85 +1,59 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
-import { ConfigError, loadConfigFile } from './config/load.js';
+import { parseCommandLine, type Command, type ConfigOverrides } from './cli/arguments.js';
+import { ConfigError, loadConfigFile, type LoadOptions } from './config/load.js';
 import { startExporter } from './exporter.js';
 import { createLogger } from './logging/logger.js';
 import { StoreError } from './tracking/store.js';
 import { version } from './version.js';
 import { waitForSignal } from './wait-for-signal.js';
 
-const usage = `Usage: push-notification-exporter --config FILE [--check-config] [--log-level LEVEL]
-       push-notification-exporter --demo [--listen HOST:PORT] [--data-dir DIR]
-
-  --config FILE      YAML configuration file (see README.md "Configuration")
-  --check-config     validate the configuration and exit (0 = valid)
-  --demo             run on the built-in simulators with generated traffic
-  --listen HOST:PORT with --demo: where to serve (default 127.0.0.1:10130)
-  --data-dir DIR     with --demo: the demo's state folder (default ./data/demo)
-  --log-level LEVEL  trace, debug, info (default), warn, error
-  --version          print the version
-  --help             print this help`;
-
 async function main(argv: string[]): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string' },
-        'check-config': { type: 'boolean', default: false },
-        demo: { type: 'boolean', default: false },
-        listen: { type: 'string' },
-        'data-dir': { type: 'string' },
-        'log-level': { type: 'string' },
-        version: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-      strict: true,
-    }).values;
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n\n${usage}\n`);
-    return 2;
+  const command = parseCommandLine(argv);
+  switch (command.kind) {
+    case 'usage-error':
+      // One line, naming the flag; the full usage is one --help away.
+      process.stderr.write(`push-notification-exporter: ${command.message} (see --help)\n`);
+      return 2;
+    case 'help':
+      process.stdout.write(`${command.text}\n`);
+      return 0;
+    case 'version':
+      process.stdout.write(`push-notification-exporter ${version} (Node.js ${process.version})\n`);
+      return 0;
+    case 'demo': {
+      const { runDemo } = await import('./simulator/demo.js');
+      return runDemo({ logging: command.logging, listen: command.listen, dataDirectory: command.dataDirectory });
+    }
+    case 'simulate': {
+      const { runSimulate } = await import('./simulator/simulate.js');
+      return runSimulate({ logging: command.logging, listen: command.listen, writeConfig: command.writeConfig, exporterAddress: command.exporterAddress });
+    }
+    case 'check':
+    case 'run':
+      return runWithConfig(command);
   }
-  if (args.help) {
-    process.stdout.write(`${usage}\n`);
-    return 0;
-  }
-  if (args.version) {
-    process.stdout.write(`push-notification-exporter ${version} (Node.js ${process.version})\n`);
-    return 0;
-  }
-  if (!args.demo && (args.listen !== undefined || args['data-dir'] !== undefined)) {
-    process.stderr.write(`--listen and --data-dir go with --demo; with --config, set server.listen and storage.path\n`);
-    return 2;
-  }
-  if (args.demo) {
-    const { runDemo } = await import('./simulator/demo.js');
-    return runDemo({ logLevel: args['log-level'], listen: args.listen, dataDirectory: args['data-dir'] });
-  }
-  if (!args.config) {
-    process.stderr.write(`--config FILE is required (or --demo to try it on the simulator)\n\n${usage}\n`);
-    return 2;
-  }
+}
 
+async function runWithConfig(command: Extract<Command, { kind: 'check' | 'run' }>): Promise<number> {
   let config;
   try {
-    config = loadConfigFile(args.config);
+    config = loadConfigFile(command.configFile, { overrides: overridesOf(command.overrides) });
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`${args.config}: ${error.message}\n`);
+      process.stderr.write(`${command.configFile}: ${error.message}\n`);
       return 2;
     }
     throw error;
   }
-  if (args['check-config']) {
+  if (command.kind === 'check') {
     process.stdout.write(
-      `${args.config}: configuration is valid (${config.azureNotificationHubs.length} Azure Notification Hubs targets, ` +
+      `${command.configFile}: configuration is valid (${config.azureNotificationHubs.length} Azure Notification Hubs targets, ` +
         `${config.everlive.length} Everlive apps)\n`,
     );
     return 0;
   }
 
-  const logger = createLogger({ level: args['log-level'] });
+  const logger = createLogger(command.logging);
   let exporter;
   try {
     exporter = await startExporter({ config, logger });
@@ -91,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
     logger.fatal({ error: error instanceof Error ? error.message : String(error) }, 'cannot start');
     return 1;
   }
-  logger.info({ url: exporter.url, metrics: `${exporter.url}/metrics`, version }, 'exporter started');
+  logger.info({ address: exporter.address, url: exporter.url, metrics: `${exporter.url}/metrics`, version }, 'exporter started');
   await waitForSignal();
   logger.info('stopping: finishing in-flight polls and writes');
   await exporter.stop();
@@ -103,6 +77,13 @@ async function main(argv: string[]): Promise<number> {
   }
   logger.info('stopped');
   return 0;
+}
+
+function overridesOf(overrides: ConfigOverrides): LoadOptions['overrides'] {
+  return {
+    listen: overrides.listen === undefined ? undefined : { value: overrides.listen, source: '--web.listen-address' },
+    webConfigFile: overrides.webConfigFile === undefined ? undefined : { value: overrides.webConfigFile, source: '--web.config.file' },
+  };
 }
 
 /** An integrity-check report can run to hundreds of lines: keep the start, say how much was left out. */

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig, parseListenAddress } from './load.js';
+import { ConfigError, loadConfigFile, parseConfig, parseListenAddress } from './load.js';
 
 const connectionString =
   'Endpoint=sb://contoso.servicebus.windows.net/;SharedAccessKeyName=DefaultListenSharedAccessSignature;SharedAccessKey=S3cr3tKeyValue=';
@@ -85,8 +85,18 @@ describe('parseConfig', () => {
     ]);
   });
 
-  it('accepts an empty file', () => {
+  it('parses an empty fragment, but refuses a config file with no targets at all', () => {
     expect(parseConfig('').azureNotificationHubs).toEqual([]);
+    const folder = mkdtempSync(join(tmpdir(), 'pne-config-'));
+    for (const [name, text] of [
+      ['empty.yaml', ''],
+      ['comments.yaml', '# nothing here yet\n'],
+      ['server-only.yaml', 'server:\n  listen: ":10130"\n'],
+      ['empty-lists.yaml', 'azureNotificationHubs: []\neverlive: []\n'],
+    ] as const) {
+      writeFileSync(join(folder, name), text);
+      expect(() => loadConfigFile(join(folder, name)), name).toThrow(/no targets: configure at least one entry under azureNotificationHubs or everlive/);
+    }
   });
 
   it('interpolates ${VAR} from the environment and keeps $$ as a dollar', () => {
@@ -149,12 +159,18 @@ describe('parseConfig', () => {
     ['duplicate target names', `azureNotificationHubs:\n  - name: prod\n    connectionString: "${connectionString}"\n    hub: a\n  - name: prod\n    connectionString: "${connectionString}"\n    hub: b\n`, /^azureNotificationHubs\[1\]\.name: "prod" is already used by azureNotificationHubs\[0\]/],
     ['malformed connection strings', 'azureNotificationHubs:\n  - name: prod\n    connectionString: "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKey=TOPSECRET"\n    hub: h\n', /^azureNotificationHubs\[0\]\.connectionString: malformed connection string: missing SharedAccessKeyName$/],
     ['missing environment variables', 'server:\n  apiTokens: ["${NOPE}"]\n', /^server\.apiTokens\[0\]: environment variable NOPE is not set$/],
-    ['a key given twice', 'server:\n  listen: ":1"\n  listen: ":2"\n', /^YAML: Map keys must be unique/],
+    ['a key given twice', 'server:\n  listen: ":1"\n  listen: ":2"\n', /^YAML line 3, column 3: Map keys must be unique$/],
     ['a bad listen address', 'server:\n  listen: "localhost"\n', /^server\.listen: "localhost" is not host:port$/],
     ['a key and its File twin', 'storage:\n  path: a\n  pathFile: b\n', /^storage\.pathFile: give either path or pathFile, not both$/],
     ['an unreadable secret file', 'storage:\n  pathFile: /nonexistent/secret\n', /^storage\.pathFile: cannot read \/nonexistent\/secret: ENOENT$/],
     ['an endpoint with a query', `azureNotificationHubs:\n  - name: prod\n    connectionString: "${connectionString}"\n    hub: h\n    endpoint: "http://x/?a=b"\n`, /endpoint: must be an http/],
-    ['YAML syntax errors', 'server: [\n', /^YAML: /],
+    ['YAML syntax errors', 'server: [\n', /^YAML line 2, column 1: Flow sequence in block collection must be sufficiently indented and end with a \]$/],
+    ['a bare number as a duration', `azureNotificationHubs:\n  - name: prod\n    connectionString: "${connectionString}"\n    hub: h\n    maxAge: 120\n`, /^azureNotificationHubs\[0\]\.maxAge: 120 has no unit: durations need one \(120s, 120m/],
+    ['a bare number in quotes as a duration', 'storage:\n  finishedRetention: "7"\n', /^storage\.finishedRetention: "7" has no unit: durations need one \(7s, 7m/],
+    ['a loopback allowedHosts entry without a port', `azureNotificationHubs:\n  - name: prod\n    connectionString: "${connectionString}"\n    hub: h\n    errorDetails:\n      allowedHosts: ["127.0.0.1"]\n`, /^azureNotificationHubs\[0\]\.errorDetails\.allowedHosts\[0\]: a loopback host needs its port/],
+    ['an out-of-range cron step', 'everlive:\n  - name: e\n    appId: a\n    masterKey: k\n    schedule: "*/90 * * * * *"\n', /^everlive\[0\]\.schedule: second field "\*\/90": step 90 is wider than the range \*: it would fire only at 0 \(second is 0-59\)$/],
+    ['a backwards cron range', 'everlive:\n  - name: e\n    appId: a\n    masterKey: k\n    schedule: "0 50-10 * * *"\n', /^everlive\[0\]\.schedule: hour field "50-10": 50 is out of range/],
+    ['reasonField without logsPath', 'everlive:\n  - name: e\n    appId: a\n    masterKey: k\n    reasonField: Reason\n', /^everlive\[0\]\.reasonField: needs logsPath/],
   ])('names the key for %s', (_name, yaml, message) => {
     const problems = problemsOf(yaml);
     expect(problems.some((problem) => message.test(problem)), problems.join('\n')).toBe(true);
@@ -162,6 +178,61 @@ describe('parseConfig', () => {
     expect(problems.join('\n')).not.toContain('S3cr3tKeyValue');
   });
 });
+
+describe('config errors an operator meets first', () => {
+  const hub = (extra: string) => `azureNotificationHubs:\n  - name: prod\n    connectionString: "${connectionString}"\n    hub: h\n${extra}`;
+
+  it('gives one error for one tab, with its position and no dangling colon', () => {
+    const problems = problemsOf(hub('\tmaxAge: 2h\n').replace('    hub: h', '\thub: h'));
+    expect(problems).toEqual(['YAML line 4, column 1: Tabs are not allowed as indentation (indent with spaces)']);
+    const first = problemsOf('azureNotificationHubs:\n\t- name: prod\n    hub: h\n    maxAge: 2h\n');
+    expect(first).toHaveLength(1);
+    for (const problem of [...problems, ...first]) expect(problem).not.toMatch(/:$/);
+  });
+
+  it('names the environment variable a bad value came from, never its value', () => {
+    expect(problemsOf(hub('    maxAge: ${MAX_AGE}\n'), { MAX_AGE: '2 hours' })).toEqual([
+      'azureNotificationHubs[0].maxAge: is not a duration (examples: 500ms, 10s, 30m, 2h, 7d) (the value comes from environment variable MAX_AGE)',
+    ]);
+    expect(problemsOf(hub('    concurrency: ${CONCURRENCY}\n'), { CONCURRENCY: 'lots' })).toEqual([
+      'azureNotificationHubs[0].concurrency: Invalid input: expected number, received string (the value comes from environment variable CONCURRENCY)',
+    ]);
+    const secret = problemsOf('azureNotificationHubs:\n  - name: prod\n    connectionString: "${NH}"\n    hub: h\n', {
+      NH: 'Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKey=TOPSECRET',
+    });
+    expect(secret).toEqual([
+      'azureNotificationHubs[0].connectionString: malformed connection string: missing SharedAccessKeyName (the value comes from environment variable NH)',
+    ]);
+    expect(secret.join('\n')).not.toContain('TOPSECRET');
+    expect(problemsOf('server:\n  listen: "${HOST}:${PORT}"\n', { HOST: 'localhost', PORT: 'http' })).toEqual([
+      'server.listen: "localhost:http" is not host:port (the value comes from environment variables HOST, PORT)',
+    ]);
+  });
+
+  it('names the secret file a bad value came from', () => {
+    const problems = parseConfigProblems('storage:\n  finishedRetentionFile: /run/secrets/retention\n', () => '90\n');
+    expect(problems).toEqual(['storage.finishedRetention: "90" has no unit: durations need one (90s, 90m, ...; examples: 500ms, 10s, 30m, 2h, 7d) (the value comes from finishedRetentionFile /run/secrets/retention)']);
+  });
+
+  it('accepts loopback hosts with their port, and cron steps and ranges that fit', () => {
+    const config = parseConfig(
+      hub('    errorDetails:\n      allowedHosts: ["127.0.0.1:10000", "[::1]:10000", "localhost:9000", "*.blob.core.windows.net"]\n') +
+        'everlive:\n  - name: e\n    appId: a\n    masterKey: k\n    schedule: "*/30 0-59/15 8-18 * * MON-FRI"\n    logsPath: "Push/Notifications/{id}/Logs"\n    reasonField: Reason\n',
+    );
+    expect(config.azureNotificationHubs[0]?.errorDetails.allowedHosts).toHaveLength(4);
+    expect(config.everlive[0]?.schedule).toBe('*/30 0-59/15 8-18 * * MON-FRI');
+  });
+});
+
+function parseConfigProblems(yaml: string, readFile: (path: string) => string): string[] {
+  try {
+    parseConfig(yaml, { environment: {}, readFile });
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
 
 describe('parseListenAddress', () => {
   it.each([

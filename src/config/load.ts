@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { parseDocument, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import {
   ConnectionStringError,
@@ -9,7 +9,8 @@ import {
 import type { RateLimitSettings } from '../server/rate-limit.js';
 import { loadWebConfig, WebConfigError, type WebConfig } from '../server/web-config.js';
 import { parseDuration } from '../time/duration.js';
-import { configSchema, fileCapableKeys, type RawConfig } from './schema.js';
+import { formatPath, interpolateEnvironment, isRecord, readFileSecrets, withOrigin } from './references.js';
+import { configSchema, type RawConfig } from './schema.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -91,6 +92,16 @@ export interface ExporterConfig {
 export interface LoadOptions {
   environment?: NodeJS.ProcessEnv;
   readFile?: (path: string) => string;
+  /**
+   * Values given on the command line that replace keys of the file (`--web.listen-address`,
+   * `--web.config.file`); `source` names where they came from in error messages.
+   */
+  overrides?: { listen?: Override; webConfigFile?: Override };
+}
+
+export interface Override {
+  value: string;
+  source: string;
 }
 
 export function loadConfigFile(path: string, options: LoadOptions = {}): ExporterConfig {
@@ -100,125 +111,72 @@ export function loadConfigFile(path: string, options: LoadOptions = {}): Exporte
   } catch (error) {
     throw new ConfigError([`cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`]);
   }
-  return parseConfig(text, options);
+  const config = parseConfig(text, options);
+  // A file with nothing to export is a mistake (a wrong file, or a section name misspelt at the
+  // top level would already be an unknown key): the exporter would start and export nothing.
+  if (config.azureNotificationHubs.length === 0 && config.everlive.length === 0) {
+    throw new ConfigError(['no targets: configure at least one entry under azureNotificationHubs or everlive (README "Configuration")']);
+  }
+  return config;
 }
 
 export function parseConfig(yamlText: string, options: LoadOptions = {}): ExporterConfig {
   const document = parseDocument(yamlText, { uniqueKeys: true, prettyErrors: true });
-  if (document.errors.length > 0) {
-    throw new ConfigError(document.errors.map((error) => `YAML: ${error.message.split('\n')[0]}`));
-  }
+  // Only the first: the parser's later errors usually follow from it (one tab gave nine).
+  const [yamlError] = document.errors;
+  if (yamlError) throw new ConfigError([describeYamlError(yamlError)]);
   const raw: unknown = document.toJS() ?? {};
   const problems: string[] = [];
-  const interpolated = interpolateEnvironment(raw, options.environment ?? process.env, [], problems);
-  const withFiles = readFileSecrets(interpolated, options.readFile ?? defaultReadFile, problems);
+  const origins = new Map<string, string>();
+  const interpolated = interpolateEnvironment(raw, options.environment ?? process.env, [], problems, origins);
+  const withFiles = applyOverrides(readFileSecrets(interpolated, options.readFile ?? defaultReadFile, problems, origins), options.overrides);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const result = configSchema.safeParse(withFiles);
-  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, withFiles)));
-  return resolveConfig(result.data, options.readFile);
+  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => withOrigin(describeIssue(issue, withFiles), origins)));
+  try {
+    return resolveConfig(result.data, options.readFile, {
+      listen: options.overrides?.listen?.source ?? 'server.listen',
+      webConfigFile: options.overrides?.webConfigFile?.source ?? 'server.webConfigFile',
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(error.problems.map((problem) => withOrigin(problem, origins)));
+    throw error;
+  }
+}
+
+/** `line 2, column 1: Tabs are not allowed as indentation (indent with spaces)`, without the parser's dangling colon and excerpt. */
+function describeYamlError(error: YAMLError): string {
+  const headline = (error.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '').replace(/:$/, '');
+  const position = error.linePos?.[0];
+  const where = position ? `line ${position.line}, column ${position.col}: ` : '';
+  const hint = error.code === 'TAB_AS_INDENT' ? ' (indent with spaces)' : '';
+  return `YAML ${where}${headline}${hint}`;
+}
+
+function applyOverrides(config: unknown, overrides: LoadOptions['overrides']): unknown {
+  if (!overrides || !isRecord(config)) return config;
+  const server: Record<string, unknown> = isRecord(config.server) ? { ...config.server } : {};
+  if (overrides.listen) server.listen = overrides.listen.value;
+  if (overrides.webConfigFile) server.webConfigFile = overrides.webConfigFile.value;
+  return { ...config, server };
 }
 
 function defaultReadFile(path: string): string {
   return readFileSync(path, 'utf8');
 }
 
-const numericKeys = new Set(['concurrency', 'pageSize', 'maxRequestBodyBytes', 'requestsPerSecond', 'burst']);
-
-/** Replaces `${NAME}` in every string value; `$$` is a literal `$`. A missing variable is an error. */
-function interpolateEnvironment(value: unknown, environment: NodeJS.ProcessEnv, path: (string | number)[], problems: string[]): unknown {
-  if (typeof value === 'string') {
-    // A numeric key given as exactly one reference (`concurrency: ${CONCURRENCY}`) takes the number.
-    const whole = numericKeys.has(String(path.at(-1))) ? /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(value) : null;
-    const wholeValue = whole ? environment[whole[1] as string] : undefined;
-    if (wholeValue !== undefined && /^-?\d+(\.\d+)?$/.test(wholeValue.trim())) return Number(wholeValue);
-    return value.replace(/\$\$|\$\{([^}]*)\}/g, (match, name: string | undefined) => {
-      if (match === '$$') return '$';
-      if (!name || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-        problems.push(`${formatPath(path)}: "\${${name ?? ''}}" is not a valid environment variable reference`);
-        return '';
-      }
-      const replacement = environment[name];
-      if (replacement === undefined) {
-        problems.push(`${formatPath(path)}: environment variable ${name} is not set`);
-        return '';
-      }
-      return replacement;
-    });
-  }
-  if (Array.isArray(value)) return value.map((item, index) => interpolateEnvironment(item, environment, [...path, index], problems));
-  if (isRecord(value)) {
-    return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [key, interpolateEnvironment(item, environment, [...path, key], problems)]),
-    );
-  }
-  return value;
-}
-
-/** Turns `<key>File: /path` into `<key>: <file contents>` for the keys that allow it. */
-function readFileSecrets(config: unknown, readFile: (path: string) => string, problems: string[]): unknown {
-  if (!isRecord(config)) return config;
-  const result: Record<string, unknown> = { ...config };
-  for (const [section, keys] of Object.entries(fileCapableKeys)) {
-    const value = result[section];
-    if (Array.isArray(value)) {
-      result[section] = value.map((item, index) => resolveFileKeys(item, keys, [section, index], readFile, problems));
-    } else if (value !== undefined) {
-      result[section] = resolveFileKeys(value, keys, [section], readFile, problems);
-    }
-  }
-  return result;
-}
-
-function resolveFileKeys(
-  section: unknown,
-  keys: readonly string[],
-  path: (string | number)[],
-  readFile: (path: string) => string,
-  problems: string[],
-): unknown {
-  if (!isRecord(section)) return section;
-  const result: Record<string, unknown> = { ...section };
-  for (const key of keys) {
-    const fileKey = `${key}File`;
-    if (!(fileKey in result)) continue;
-    const filePath = result[fileKey];
-    delete result[fileKey];
-    const where = formatPath([...path, fileKey]);
-    if (key in result) {
-      problems.push(`${where}: give either ${key} or ${fileKey}, not both`);
-      continue;
-    }
-    if (typeof filePath !== 'string' || filePath === '') {
-      problems.push(`${where}: must be a file path`);
-      continue;
-    }
-    let contents: string;
-    try {
-      contents = readFile(filePath);
-    } catch (error) {
-      problems.push(`${where}: cannot read ${filePath}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
-      continue;
-    }
-    // Secret files usually end in a newline; a list key (apiTokens) takes one entry per line.
-    result[key] = key === 'apiTokens'
-      ? contents.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '')
-      : contents.replace(/\r?\n$/, '');
-  }
-  return result;
-}
-
-function resolveConfig(raw: RawConfig, readFile: ((path: string) => string) | undefined): ExporterConfig {
+function resolveConfig(raw: RawConfig, readFile: ((path: string) => string) | undefined, names: { listen: string; webConfigFile: string }): ExporterConfig {
   const problems: string[] = [];
   const listen = parseListenAddress(raw.server.listen);
-  if (typeof listen === 'string') problems.push(`server.listen: ${listen}`);
+  if (typeof listen === 'string') problems.push(`${names.listen}: ${listen}`);
   let web: WebConfig | undefined;
   if (raw.server.webConfigFile !== undefined) {
     try {
       web = loadWebConfig(raw.server.webConfigFile, readFile);
     } catch (error) {
       if (!(error instanceof WebConfigError)) throw error;
-      problems.push(...error.problems.map((problem) => `server.webConfigFile (${raw.server.webConfigFile}): ${problem}`));
+      problems.push(...error.problems.map((problem) => `${names.webConfigFile} (${raw.server.webConfigFile}): ${problem}`));
     }
   }
 
@@ -338,14 +296,4 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
     current = (current as Record<PropertyKey, unknown>)[part];
   }
   return current;
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  return path
-    .map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`))
-    .join('');
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,6 +1,8 @@
 import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
+import { isLoopback } from '../sources/azure-notification-hubs/allowed-hosts.js';
 import { parseDuration } from '../time/duration.js';
+import { cronRangeProblem } from './cron-fields.js';
 
 /**
  * The YAML config file, validated strictly: unknown keys are errors, every key has a documented default.
@@ -10,9 +12,22 @@ const targetName = z
   .string()
   .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -');
 
-const duration = z.string().refine((text) => parseDuration(text) !== undefined, {
-  message: 'is not a duration (examples: 500ms, 10s, 30m, 2h)',
-});
+const durationExamples = 'examples: 500ms, 10s, 30m, 2h, 7d';
+
+/** A bare number (`maxAge: 120`) could mean seconds or minutes: say that a unit is needed, with that number. */
+const duration = z
+  .string({
+    error: (issue) =>
+      typeof issue.input === 'number' ? `${issue.input} has no unit: durations need one (${issue.input}s, ${issue.input}m, ...; ${durationExamples})` : undefined,
+  })
+  .superRefine((text, context) => {
+    if (parseDuration(text) !== undefined) return;
+    const bare = /^\s*\d+(\.\d+)?\s*$/.test(text);
+    context.addIssue({
+      code: 'custom',
+      message: bare ? `"${text}" has no unit: durations need one (${text.trim()}s, ${text.trim()}m, ...; ${durationExamples})` : `is not a duration (${durationExamples})`,
+    });
+  });
 
 const httpUrl = z.string().refine(
   (text) => {
@@ -46,7 +61,18 @@ export const azureNotificationHubSchema = z.strictObject({
   errorDetails: z
     .strictObject({
       /** Hosts a PnsErrorDetailsUri may point to: host or host:port, `*.` for one subdomain label. */
-      allowedHosts: z.array(z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:]+\](:\d{1,5})?$/, 'must be a host or host:port')).default(['*.blob.core.windows.net']),
+      allowedHosts: z
+        .array(
+          z
+            .string()
+            .regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:]+\](:\d{1,5})?$/, 'must be a host or host:port')
+            .refine((entry) => !isLoopback(entry.replace(/^\[|\]$/g, '').toLowerCase()), {
+              // A loopback entry without a port matches only https on 443; a local blob server speaks
+              // plain http, which is allowed only for a loopback host listed with its port.
+              message: 'a loopback host needs its port (as 127.0.0.1:10000): without one it never matches a local blob server',
+            }),
+        )
+        .default(['*.blob.core.windows.net']),
       /** How long a blob that is not there yet is asked for again. */
       retryFor: duration.default('2h'),
     })
@@ -60,7 +86,11 @@ export const everliveSchema = z.strictObject({
   masterKey: z.string().min(1, 'must not be empty'),
   schedule: z
     .string()
-    .refine((expression) => validateCron(expression), { message: 'is not a valid cron expression (node-cron, 5 or 6 fields)' })
+    .superRefine((expression, context) => {
+      const outOfRange = cronRangeProblem(expression);
+      if (outOfRange) context.addIssue({ code: 'custom', message: outOfRange });
+      else if (!validateCron(expression)) context.addIssue({ code: 'custom', message: 'is not a valid cron expression (node-cron, 5 or 6 fields)' });
+    })
     .default('0 * * * * *'),
   pageSize: z.number().int().min(1).max(500).default(100),
   overlap: duration.default('1m'),
@@ -68,6 +98,11 @@ export const everliveSchema = z.strictObject({
   requestTimeout: duration.default('10s'),
   logsPath: z.string().regex(/^[^?#]*\{id\}[^?#]*$/, 'must be a path containing {id}').optional(),
   reasonField: z.string().min(1).optional(),
+}).superRefine((app, context) => {
+  // The reason is read from the logs: without logsPath there are none to read it from.
+  if (app.reasonField !== undefined && app.logsPath === undefined) {
+    context.addIssue({ code: 'custom', path: ['reasonField'], message: 'needs logsPath: the reason is read from the logs of a failed notification' });
+  }
 });
 
 function atLeast(minimum: string) {

@@ -1,9 +1,10 @@
 import { pino, type Logger } from 'pino';
+import { formatLogfmt } from './logfmt.js';
 
 export type { Logger } from 'pino';
 
 /**
- * Structured JSON logs on stderr (stdout stays free for --check-config output). Fixed messages,
+ * Structured logs (JSON lines, or logfmt) on stderr (stdout stays free for --check-config output). Fixed messages,
  * structured fields. Keys that could carry secrets or personal data are censored wherever they appear.
  */
 export const redactedPaths = [
@@ -26,8 +27,42 @@ export const redactedPaths = [
   '*.pnsHandle',
 ];
 
-export function createLogger(options: { level?: string; destination?: NodeJS.WritableStream | number } = {}): Logger {
+/** The levels an operator can choose (`--log.level`), most verbose first; `trace` is kept for old scripts. */
+export const logLevels = ['debug', 'info', 'warn', 'error'] as const;
+const acceptedLevels: readonly string[] = ['trace', ...logLevels];
+export const logFormats = ['json', 'logfmt'] as const;
+export type LogFormat = (typeof logFormats)[number];
+
+/** What the command line chose: `--log.level` and `--log.format`. */
+export interface LoggingChoice {
+  level: string;
+  format: LogFormat;
+}
+
+export function isLogLevel(value: string): boolean {
+  return acceptedLevels.includes(value);
+}
+
+export function isLogFormat(value: string): value is LogFormat {
+  return (logFormats as readonly string[]).includes(value);
+}
+
+export interface LoggerOptions {
+  level?: string;
+  /** `json` (one JSON object per line, the default) or `logfmt` (key=value pairs, as Go exporters write). */
+  format?: LogFormat;
+  destination?: NodeJS.WritableStream | number;
+  /**
+   * Messages the code logs at info that this logger writes at debug instead, each reported to
+   * `onDemoted` (the demo turns its per-notification failure lines into a summary a minute).
+   */
+  demote?: { messages: ReadonlySet<string>; onDemoted?: (message: string) => void };
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
   const destination = options.destination ?? 2;
+  const stream = typeof destination === 'number' ? pino.destination({ fd: destination, sync: true }) : destination;
+  const demote = options.demote;
   return pino(
     {
       level: options.level ?? process.env.LOG_LEVEL ?? 'info',
@@ -35,9 +70,42 @@ export function createLogger(options: { level?: string; destination?: NodeJS.Wri
       redact: { paths: redactedPaths, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      ...(demote && {
+        hooks: {
+          logMethod(args, method, level) {
+            const message = typeof args[0] === 'string' ? args[0] : args[1];
+            if (level !== pino.levels.values.info || typeof message !== 'string' || !demote.messages.has(message)) {
+              method.apply(this, args);
+              return;
+            }
+            demote.onDemoted?.(message);
+            this.debug(...args);
+          },
+        },
+      }),
     },
-    typeof destination === 'number' ? pino.destination({ fd: destination, sync: true }) : destination,
+    options.format === 'logfmt' ? logfmtStream(stream) : stream,
   );
+}
+
+/**
+ * pino writes one JSON line per record; this turns each into a logfmt line on the way out (no
+ * worker-thread transport: writes stay synchronous, so nothing is lost when the process exits).
+ */
+function logfmtStream(target: { write(text: string): unknown }): { write(line: string): void } {
+  return {
+    write(line: string) {
+      let record: Record<string, unknown>;
+      try {
+        record = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        target.write(line);
+        return;
+      }
+      const { time, ...rest } = record;
+      target.write(`${formatLogfmt({ ts: time, ...rest }, ['ts', 'level', 'msg'])}\n`);
+    },
+  };
 }
 
 export function silentLogger(): Logger {

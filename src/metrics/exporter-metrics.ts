@@ -53,6 +53,8 @@ const hubCounterHelp: readonly [string, string][] = [
   [metricNames.hubScheduledCancels, 'Scheduled notifications cancelled (Azure Monitor incoming.scheduled.cancel), per settled minute.'],
 ];
 
+export const droppedDefaultMetrics = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 // Said in every HELP of polled data: the documented exception to "collect on scrape".
 const polledNote = 'Polled from the upstream API on its own schedule; a scrape never calls upstream.';
 
@@ -193,6 +195,12 @@ export function createExporterMetrics(options: ExporterMetricsOptions): Exporter
     registers: [registry],
   }).set({ version: options.version, nodejs_version: process.version }, 1);
 
-  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (options.processMetrics ?? true) {
+    collectDefaultMetrics({ register: registry });
+    // prom-client's three totals are gauges named like counters (`promtool check metrics` fails the
+    // scrape on them). Each repeats the sum of the per-type gauge beside it (nodejs_active_handles{type}
+    // and so on), so they are dropped: `sum(nodejs_active_handles)` is the same number.
+    for (const name of droppedDefaultMetrics) registry.removeSingleMetric(name);
+  }
   return { registry, exemplars: new ExemplarStore(), upstreamRequests, upstreamRequestDuration, sourceUp, sourceLastSuccess, hubScheduledPending };
 }

@@ -1,8 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { ExemplarStore } from './exemplars.js';
 
-export const openMetricsContentType = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
-
 interface Sample {
   metricName?: string;
   labels?: Record<string, string | number>;

@@ -1,11 +1,14 @@
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
 import type { ExemplarStore } from '../metrics/exemplars.js';
-import { openMetricsContentType, renderOpenMetrics } from '../metrics/openmetrics.js';
+import { renderOpenMetrics } from '../metrics/openmetrics.js';
 import { bearerTokenAuth } from './auth.js';
 import { intakeRoutes, type IntakeDependencies } from './intake-routes.js';
 import { ClientRateLimiter, clientKey, type RateLimitSettings } from './rate-limit.js';
+import { negotiateScrapeFormat } from './scrape-format.js';
 import { basicAuthGate, responseHeaders, WebSecurity } from './web-security.js';
 
 export interface HttpAppOptions extends IntakeDependencies {
@@ -23,6 +26,9 @@ export interface HttpAppOptions extends IntakeDependencies {
   /** The README as HTML (readme-page.ts), served at /readme for the alerts' runbook links; absent: 404. */
   readmePage?: string;
 }
+
+/** On the libuv thread pool: a megabyte scrape does not hold up the event loop while it compresses. */
+const gzipAsync = promisify(gzip);
 
 export const refusedRequestsMetric = 'push_notification_http_requests_refused_total';
 
@@ -52,10 +58,20 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   app.get('/metrics', (request, response, next) => {
     // Renders in-memory state only: no upstream is called during a scrape. OpenMetrics (with
     // exemplars) when the scraper asks for it, the plain text format otherwise.
-    const openMetrics = /application\/openmetrics-text/i.test(request.get('accept') ?? '');
-    const rendering = openMetrics ? renderOpenMetrics(options.registry, options.exemplars) : options.registry.metrics();
+    const chosen = negotiateScrapeFormat(request.get('accept'));
+    const rendering = chosen.format === 'openmetrics' ? renderOpenMetrics(options.registry, options.exemplars) : options.registry.metrics();
+    // At the label caps a scrape is over a megabyte; Prometheus always offers gzip.
+    const gzip = request.acceptsEncodings('gzip', 'identity') === 'gzip';
+    response.set('Vary', 'Accept, Accept-Encoding');
     rendering
-      .then((text) => response.set('Content-Type', openMetrics ? openMetricsContentType : options.registry.contentType).send(text))
+      .then(async (text) => {
+        response.set('Content-Type', chosen.contentType);
+        if (!gzip) {
+          response.send(text);
+          return;
+        }
+        response.set('Content-Encoding', 'gzip').send(await gzipAsync(text));
+      })
       .catch(next);
   });
   app.get('/-/healthy', (_request, response) => {

@@ -1,61 +1,64 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'undici';
 import { parseConfig } from '../config/load.js';
 import { startExporter } from '../exporter.js';
-import { createLogger } from '../logging/logger.js';
-import { SasTokenProvider } from '../sources/azure-notification-hubs/sas.js';
-import { systemClock } from '../time/clock.js';
+import { createLogger, type LoggingChoice } from '../logging/logger.js';
+import { histogramBounds } from '../metrics/names.js';
+import { StoreError, TrackingStore } from '../tracking/store.js';
+import { version } from '../version.js';
 import { waitForSignal } from '../wait-for-signal.js';
 import { startDemoMonitor } from './azure-monitor/demo-monitor.js';
 import { EverliveSimulator } from './everlive/server.js';
-import type { MessagePlan } from './notification-hubs/message-plan.js';
+import { growEverliveFeedback, MinuteCounts, SimulatedSender, trafficPlanner } from './generated-traffic.js';
 import { NotificationHubsSimulator } from './notification-hubs/server.js';
-import { abandonedPlan, realisticPlan, type FailureSpike } from './notification-hubs/traffic.js';
+import { realisticPlan } from './notification-hubs/traffic.js';
 import { seededRandom } from './random.js';
 
 const hubs = ['orders', 'marketing', 'alerts'];
 const keyName = 'DefaultFullSharedAccessSignature';
-// Every 5 minutes, for 90 seconds, one platform of one hub fails far more than usual.
-const spikeEveryMilliseconds = 5 * 60_000;
-const spikeLastsMilliseconds = 90_000;
-const spike: FailureSpike = { collection: 'ApnsOutcomeCounts', outcome: 'WrongToken', share: 0.4 };
 
 export interface DemoOptions {
-  logLevel?: string;
+  logging?: LoggingChoice;
   /** host:port of the exporter; 127.0.0.1:10130 by default (0.0.0.0:10130 in a container). */
   listen?: string;
   /** Where the demo's own state file lives; never a real state file. */
   dataDirectory?: string;
 }
 
+/** The demo's per-notification lines, written at debug: a summary a minute says how many there were. */
+const perNotificationMessages = new Set(['notification finished with failures', 'PNS error details read', 'notification has failed deliveries']);
+
 /**
  * `npm run demo`: the exporter on the built-in simulators. A fake Notification Hubs namespace with
  * three hubs and a sender that sends through it and forwards each Location header to the intake
  * API, as a real sender would; a fake Everlive app whose feedback grows; the exporter on both.
+ *
+ * Every run starts on fresh state: the simulators live in memory, so the messages a previous run
+ * was still tracking exist nowhere any more (keeping the simulator's keys and port would not bring
+ * them back, only turn them into 404s and, 30 minutes later, not_found expiries).
  */
 export async function runDemo(options: DemoOptions = {}): Promise<number> {
-  const logger = createLogger({ level: options.logLevel ?? 'info' });
+  const counts = new MinuteCounts();
+  const logger = createLogger({
+    ...options.logging,
+    demote: { messages: perNotificationMessages, onDemoted: (message) => counts.add(summaryNames.get(message) ?? message) },
+  });
+  const dataDirectory = options.dataDirectory ?? './data/demo';
+  const statePath = join(dataDirectory, demoStateFile);
+  try {
+    removePreviousDemoState(statePath);
+  } catch (error) {
+    logger.fatal({ error: error instanceof Error ? error.message : String(error) }, 'cannot start the demo');
+    return 1;
+  }
   const random = seededRandom(Date.now() & 0xffffffff);
-  const startedAt = Date.now();
   const keys = new Map(hubs.map((hub) => [hub, randomBytes(32).toString('base64')]));
-  let sent = 0;
-  const planForSend = (hub: string): MessagePlan => {
-    sent += 1;
-    // One Abandoned message early on, so there is something to see at once; then ~1.5% at random.
-    if (sent === 3) return abandonedPlan(random);
-    const elapsed = Date.now() - startedAt;
-    const spiking = hub === 'orders' && elapsed % spikeEveryMilliseconds < spikeLastsMilliseconds && elapsed > 60_000;
-    // Failed deliveries get a PNS error-details blob, written a little after the send completes.
-    const plan = { ...realisticPlan(random, spiking ? spike : undefined), errorDetails: { notReadyMilliseconds: 2_000 + random() * 20_000 } };
-    monitor?.record(hub, plan);
-    return plan;
-  };
   // The same hubs as Azure Monitor sees them (whole, per minute): a fake Entra ID + ARM on https.
   const startedMonitor = await startDemoMonitor(hubs, (hub) => `demo-${hub}`);
   const monitor = 'error' in startedMonitor ? undefined : startedMonitor;
   if ('error' in startedMonitor) logger.warn({ reason: startedMonitor.error }, 'demo runs without the Azure Monitor source');
+  const planForSend = trafficPlanner(random, Date.now(), (hub, plan) => monitor?.record(hub, plan));
   const simulator = new NotificationHubsSimulator({
     namespace: 'demo-namespace',
     hubs: hubs.map((name) => ({ name, keys: { [keyName]: keys.get(name) as string } })),
@@ -67,13 +70,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const everlive = new EverliveSimulator({ appId: 'demo-app', masterKey: everliveKey });
   await everlive.start();
 
-  const dataDirectory = options.dataDirectory ?? './data/demo';
   mkdirSync(dataDirectory, { recursive: true });
   const token = randomBytes(18).toString('base64url');
   const config = parseConfig(
     JSON.stringify({
       server: { listen: options.listen ?? '127.0.0.1:10130', apiTokens: [token] },
-      storage: { path: join(dataDirectory, 'state.db') },
+      storage: { path: statePath },
       azureNotificationHubs: hubs.map((hub) => ({
         name: `demo-${hub}`,
         connectionString: simulator.connectionString(hub),
@@ -86,26 +88,35 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       azureMonitor: monitor?.targets ?? [],
     }),
   );
-  const exporter = await startExporter({ config, logger, azureMonitorTrust: monitor ? { ca: monitor.ca } : undefined });
-  process.stdout.write(
-    [
-      '',
-      'push-notification-exporter demo (simulated Azure Notification Hubs and Everlive)',
-      `  metrics:      ${exporter.url}/metrics`,
-      `  intake token: ${token}`,
-      `  lookup:       curl -H 'Authorization: Bearer ${token}' ${exporter.url}/api/v1/notifications/demo-orders/<notificationId>`,
-      `  state file:   ${join(dataDirectory, 'state.db')}`,
-      'Every 5 minutes the orders hub has a 90-second spike of APNs WrongToken failures.',
-      'Press Ctrl-C to stop.',
-      '',
-    ].join('\n'),
-  );
+  let exporter;
+  try {
+    exporter = await startExporter({ config, logger, azureMonitorTrust: monitor ? { ca: monitor.ca } : undefined });
+  } catch (error) {
+    logger.fatal({ error: error instanceof Error ? error.message : String(error) }, 'cannot start');
+    await Promise.all([simulator.stop(), everlive.stop(), monitor?.stop()]);
+    return 1;
+  }
+  logger.info({ address: exporter.address, url: exporter.url, metrics: `${exporter.url}/metrics`, version }, 'exporter started');
+  // A message the sender never forwards, for the intake example: `curl` it and look it up.
+  const example = simulator.createMessage('orders', realisticPlan(random));
+  process.stdout.write(banner({ exporterUrl: exporter.url, token, namespaceHost: simulator.namespaceHost, location: simulator.locationOf('orders', example), notificationId: example, statePath }));
 
-  const sender = new DemoSender(simulator, keys, exporter.url, token, random);
-  const sending = sender.run(logger);
-  const feedback = growEverliveFeedback(everlive, random);
+  const sender = new SimulatedSender({
+    simulator,
+    hubs: hubs.map((name) => ({ name, keyName, key: keys.get(name) as string })),
+    intakeUrl: `${exporter.url}/api/v1/notifications`,
+    intakeToken: token,
+    random,
+    logger,
+    counts,
+  });
+  const sending = sender.run();
+  const feedback = growEverliveFeedback(everlive, random, counts);
+  counts.start(logger, 'demo traffic in the last minute');
 
   await waitForSignal();
+  logger.info('stopping: finishing in-flight polls and writes');
+  counts.stop();
   sender.stop();
   clearInterval(feedback);
   await sending;
@@ -113,79 +124,55 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   await simulator.stop();
   await everlive.stop();
   await monitor?.stop();
+  logger.info('stopped');
   return 0;
 }
 
-/** What a sender does: send through the hub, read the Location header, hand it to the exporter. */
-class DemoSender {
-  private running = true;
-  private readonly tokens: Map<string, SasTokenProvider>;
+/** Names of the per-notification lines in the minute summary. */
+const summaryNames = new Map([
+  ['notification finished with failures', 'notificationsWithFailures'],
+  ['PNS error details read', 'pnsErrorDetailsRead'],
+  ['notification has failed deliveries', 'everliveNotificationsWithFailures'],
+]);
 
-  constructor(
-    private readonly simulator: NotificationHubsSimulator,
-    keys: Map<string, string>,
-    private readonly exporterUrl: string,
-    private readonly intakeToken: string,
-    private readonly random: () => number,
-  ) {
-    // Sends are signed like any Notification Hubs client's.
-    this.tokens = new Map(
-      hubs.map((hub) => [
-        hub,
-        new SasTokenProvider({ resourceUri: `https://${simulator.namespaceHost}/${hub}`, keyName, key: keys.get(hub) as string, clock: systemClock }),
-      ]),
-    );
-  }
+/** The demo's state file: a name no real configuration uses by default, so it is the only file removed. */
+const demoStateFile = 'demo-state.db';
 
-  stop(): void {
-    this.running = false;
-  }
-
-  async run(logger: { warn: (fields: object, message: string) => void }): Promise<void> {
-    while (this.running) {
-      const hub = hubs[Math.floor(this.random() * hubs.length)] as string;
-      try {
-        await this.sendAndForward(hub);
-      } catch (error) {
-        logger.warn({ error: String(error) }, 'demo sender failed');
+/**
+ * Removes the previous run's demo state file (with its -wal and -shm), unless a demo still runs on
+ * it: opening it takes the same exclusive lock the exporter holds, so a running demo is refused.
+ */
+function removePreviousDemoState(statePath: string): void {
+  if (!existsSync(statePath) && !existsSync(`${statePath}-wal`)) return;
+  if (existsSync(statePath)) {
+    try {
+      TrackingStore.open(statePath, histogramBounds).close();
+    } catch (error) {
+      if (error instanceof StoreError && /in use by another process/.test(error.message)) {
+        throw new Error(`${statePath} is in use: another demo is running on this folder (stop it, or give --data-dir another folder)`);
       }
-      await new Promise((resolve) => setTimeout(resolve, 150 + this.random() * 350));
+      // Damaged demo state is just as disposable.
     }
   }
-
-  private async sendAndForward(hub: string): Promise<void> {
-    const sent = await request(`${this.simulator.url}/${hub}/messages/?api-version=2020-06`, {
-      method: 'POST',
-      headers: {
-        authorization: this.tokens.get(hub)?.authorizationHeader() ?? '',
-        'x-ms-version': '2020-06',
-        'content-type': 'application/json',
-        'servicebusnotification-format': 'apple',
-      },
-      body: '{"aps":{"alert":"demo"}}',
-    });
-    await sent.body.dump();
-    const location = sent.headers.location;
-    if (sent.statusCode !== 201 || typeof location !== 'string') throw new Error(`send answered ${sent.statusCode}`);
-    const forwarded = await request(`${this.exporterUrl}/api/v1/notifications`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${this.intakeToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ location }),
-    });
-    await forwarded.body.dump();
-  }
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${statePath}${suffix}`, { force: true });
 }
 
-/** Everlive feedback grows in the background: new notifications, and devices reporting back. */
-function growEverliveFeedback(everlive: EverliveSimulator, random: () => number): NodeJS.Timeout {
-  const recent: string[] = [];
-  return setInterval(() => {
-    const platforms = ['4', '3', '1'].filter(() => random() < 0.7);
-    recent.push(everlive.createNotification({ platforms: platforms.length > 0 ? platforms : ['3'] }));
-    if (recent.length > 20) recent.shift();
-    for (const id of recent.slice(-5)) {
-      const platform = random() < 0.5 ? '4' : '3';
-      everlive.addFeedback(id, platform, { Sent: Math.floor(random() * 20), Failed: random() < 0.2 ? 1 : 0, Deactivated: random() < 0.05 ? 1 : 0 });
-    }
-  }, 2_000);
+function banner(options: { exporterUrl: string; token: string; namespaceHost: string; location: string; notificationId: string; statePath: string }): string {
+  const { exporterUrl, token } = options;
+  return [
+    '',
+    'push-notification-exporter demo (simulated Azure Notification Hubs, Azure Monitor and Everlive)',
+    `  metrics:      ${exporterUrl}/metrics`,
+    `  namespace:    ${options.namespaceHost}, hubs ${hubs.join(', ')} (targets ${hubs.map((hub) => `demo-${hub}`).join(', ')})`,
+    `  intake token: ${token}`,
+    '  intake:       a notification the sender has not forwarded, sent to the exporter as README "Intake API" shows:',
+    `    curl -sS -X POST ${exporterUrl}/api/v1/notifications -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' -d '{"location": "${options.location}"}'`,
+    '  lookup:       its tracking record, Completed a few seconds later:',
+    `    curl -sS -H 'Authorization: Bearer ${token}' ${exporterUrl}/api/v1/notifications/demo-orders/${options.notificationId}`,
+    `  state file:   ${options.statePath} (fresh every run)`,
+    'Every 5 minutes the orders hub has a 90-second spike of APNs WrongToken failures.',
+    'Per-notification failure lines are logged at debug (--log.level debug); a summary comes every minute.',
+    'Press Ctrl-C to stop.',
+    '',
+  ].join('\n');
 }

@@ -21,23 +21,37 @@ export class ExporterProcess {
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  static start(args: string[], environment: NodeJS.ProcessEnv = {}): ExporterProcess {
+  static start(args: string[], environment: NodeJS.ProcessEnv = {}, options: { cwd?: string } = {}): ExporterProcess {
     requireBuild();
     return new ExporterProcess(
-      spawn(process.execPath, [mainScript, ...args], { env: { ...process.env, ...environment }, stdio: ['ignore', 'pipe', 'pipe'] }),
+      spawn(process.execPath, [mainScript, ...args], { env: { ...process.env, ...environment }, stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd }),
     );
   }
 
-  /** Waits for the "exporter started" log line and returns the URL it printed. */
+  /** Waits for the "exporter started" log line (JSON) and returns the URL it printed. */
   async waitForStart(timeoutMilliseconds = 15_000): Promise<string> {
+    const line = await this.waitForLine((text) => text.includes('"exporter started"'), timeoutMilliseconds);
+    return (JSON.parse(line) as { url: string }).url;
+  }
+
+  /** Waits for a line of stderr (or of stdout, with `stream`) that passes `matches`; returns it. */
+  async waitForLine(matches: (line: string) => boolean, timeoutMilliseconds = 15_000, stream: 'stderr' | 'stdout' = 'stderr'): Promise<string> {
     const deadline = Date.now() + timeoutMilliseconds;
     while (Date.now() < deadline) {
-      const line = this.stderr.split('\n').find((text) => text.includes('"exporter started"'));
-      if (line) return (JSON.parse(line) as { url: string }).url;
-      if (this.child.exitCode !== null) throw new Error(`exporter exited early: ${this.stderr}`);
+      const line = this[stream].split('\n').find(matches);
+      if (line) return line;
+      if (this.child.exitCode !== null) throw new Error(`process exited early: ${this.stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    throw new Error(`exporter did not start: ${this.stderr}`);
+    throw new Error(`no such line within ${timeoutMilliseconds} ms: ${this.stderr}`);
+  }
+
+  /** The log lines so far, parsed (JSON format). */
+  logLines(): Record<string, unknown>[] {
+    return this.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
   }
 
   kill(signal: NodeJS.Signals): void {

@@ -6,6 +6,7 @@ import { systemClock, type Clock } from '../../time/clock.js';
 import { applyBodyFault, isBodyFault, type BodyFault } from '../body-faults.js';
 import { growFeedback, newNotificationDocument, truthOf, type FeedbackCountsDocument, type StoredNotification } from './documents.js';
 import { compareBySort, FilterError, matchesFilter } from './filter.js';
+import { urlHost } from '../url-host.js';
 
 export type EverliveFault =
   | { kind: 'status'; status: number; errorCode?: number; message?: string; retryAfterSeconds?: number }
@@ -83,11 +84,12 @@ export class EverliveSimulator {
     return this.baseUrl;
   }
 
-  async start(port = 0): Promise<string> {
+  /** Listens on 127.0.0.1 unless told otherwise (`simulate --listen`); port 0 picks a free one. */
+  async start(port = 0, host = '127.0.0.1'): Promise<string> {
     this.server = createServer((request, response) => this.handle(request, response));
-    this.server.listen(port, '127.0.0.1');
+    this.server.listen(port, host);
     await once(this.server, 'listening');
-    this.baseUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1`;
+    this.baseUrl = `http://${urlHost(host)}:${(this.server.address() as AddressInfo).port}/v1`;
     return this.baseUrl;
   }
 

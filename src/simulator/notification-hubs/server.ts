@@ -11,6 +11,7 @@ import { applyBodyFault, isBodyFault, type BodyFault } from '../body-faults.js';
 import { verifySasHeader } from './sas-verifier.js';
 import { SendEndpoints, type SimulatedSend } from './send-endpoints.js';
 import { sendKindOf, type ScheduledTelemetry } from './sends.js';
+import { urlHost } from '../url-host.js';
 
 export interface SimulatedHub {
   name: string;
@@ -125,14 +126,15 @@ export class NotificationHubsSimulator {
     return `Endpoint=sb://${this.namespaceHost}/;SharedAccessKeyName=${keyName};SharedAccessKey=${key}`;
   }
 
-  async start(port = 0): Promise<string> {
+  /** Listens on 127.0.0.1 unless told otherwise (`simulate --listen`); port 0 picks a free one. */
+  async start(port = 0, host = '127.0.0.1'): Promise<string> {
     const handler = (request: IncomingMessage, response: ServerResponse) => this.handle(request, response);
     const { tls } = this.options;
     this.server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert }, handler) : createServer(handler);
     this.server.keepAliveTimeout = 60_000;
-    this.server.listen(port, '127.0.0.1');
+    this.server.listen(port, host);
     await once(this.server, 'listening');
-    this.baseUrl = `${tls ? 'https' : 'http'}://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.baseUrl = `${tls ? 'https' : 'http'}://${urlHost(host)}:${(this.server.address() as AddressInfo).port}`;
     return this.baseUrl;
   }
 

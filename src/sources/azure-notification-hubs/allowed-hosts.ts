@@ -34,6 +34,6 @@ function matches(entry: string, host: string, port: string, plain: boolean): boo
   return entryHost === host;
 }
 
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
