@@ -44,9 +44,9 @@ local panels = import 'panels.libsonnet';
           'percentunit',
           grid(12, 1, 12, 8),
           [query(
-            '(sum by (target) (rate(%(valid)s[$__rate_interval])) or 0 * sum by (target) (rate(%(all)s[$__rate_interval]))) / (sum by (target) (rate(%(all)s[$__rate_interval])) > 0)'
+            '(sum by (source, target) (rate(%(valid)s[$__rate_interval])) or 0 * sum by (source, target) (rate(%(all)s[$__rate_interval]))) / (sum by (source, target) (rate(%(all)s[$__rate_interval])) > 0)'
             % { valid: upstream(['code=~"200|404"']), all: upstream() },
-            '{{target}}',
+            '{{target}} ({{source}})',
           )],
           min=0,
           max=1,
@@ -68,7 +68,7 @@ local panels = import 'panels.libsonnet';
           'Whether the last request to each upstream got a valid answer.',
           'bool_on_off',
           grid(12, 9, 12, 8),
-          [query('max by (target) (push_notification_source_up%s)' % select(), '{{target}}')],
+          [query('max by (source, target) (push_notification_source_up%s)' % select(), '{{target}} ({{source}})')],
           min=0,
           max=1,
         ),
@@ -78,7 +78,7 @@ local panels = import 'panels.libsonnet';
           'Seconds since each upstream last answered validly. PushNotificationTelemetryStale fires above %d minutes while messages are tracked.' % (config.staleAfterSeconds / 60),
           's',
           grid(0, 17, 12, 8),
-          [query('time() - max by (target) (push_notification_source_last_success_timestamp_seconds%s)' % select(), '{{target}}')],
+          [query('time() - max by (source, target) (push_notification_source_last_success_timestamp_seconds%s)' % select(), '{{target}} ({{source}})')],
           steps=[{ color: 'transparent', value: null }, { color: 'red', value: config.staleAfterSeconds }],
           thresholdsStyle='dashed',
         ),

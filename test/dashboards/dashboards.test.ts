@@ -181,7 +181,7 @@ describe('Grafana dashboards', () => {
       for (const [, window] of query.expr.matchAll(/\[([^\]]*)\]/g)) {
         expect(['$__rate_interval', '$__range'], `${query.dashboard}: ${query.panel}`).toContain(window);
       }
-      if (/\$__range\b/.test(query.expr)) expect(query.expr, query.panel).toMatch(/^sum\(increase\(/);
+      if (/\$__range\b/.test(query.expr)) expect(query.expr, query.panel).toMatch(/^sum(?: by \([^)]*\) )?\(increase\(/);
     }
     expect(queries.filter((query) => query.expr.includes('[$__rate_interval]')).length).toBeGreaterThan(10);
   });
@@ -232,6 +232,42 @@ describe('Grafana dashboards', () => {
     // The records name their platform themselves, which need not be the outcome collections' names.
     expect(expr).not.toContain('$platform');
     expect(panel?.fieldConfig?.defaults?.unit).toBe('cps');
+  });
+
+  it('never add outcomes or source health up across sources: a hub read per message and through Azure Monitor would count twice (issue 14)', () => {
+    const perSource = ['push_notification_outcomes_total', 'push_notification_source_up', 'push_notification_source_last_success_timestamp_seconds'];
+    for (const query of panelQueries(dashboards)) {
+      const names = metricNamesIn(query.expr);
+      if (!names.some((name) => perSource.includes(name))) continue;
+      const where = `${query.dashboard}: ${query.panel} ${query.refId}`;
+      // Either every selector of these families picks one source, or every aggregation keeps `source`.
+      const selectors = perSource.flatMap((name) => selectorsOf(query.expr, name));
+      const oneSource = selectors.every((selector) => /source="[^"]+"/.test(selector));
+      const aggregations = [...query.expr.matchAll(/\b(?:sum|max|min|avg|count)\s*(?:by\s*\(([^)]*)\))?\s*\(/g)];
+      expect(aggregations.length, where).toBeGreaterThan(0);
+      for (const [, grouping] of aggregations) {
+        const labels = (grouping ?? '').split(',').map((label) => label.trim());
+        expect(labels.includes('source') || oneSource, `${where}: ${query.expr}`).toBe(true);
+      }
+    }
+  });
+
+  it('show coverage per target and platform: tracked per-message outcomes against Azure Monitor\'s counts (issue 14)', () => {
+    const overview = dataPanels(byUid('push-notification-overview').dashboard);
+    const lines = overview.find((panel) => panel.title === 'Coverage: tracked against Azure Monitor by target and platform');
+    const share = overview.find((panel) => panel.title === 'Share of pushes tracked');
+    const [tracked, monitor] = (lines?.targets ?? []).map((target) => target.expr ?? '');
+    for (const [expr, source] of [
+      [tracked, 'azure_notification_hubs'],
+      [monitor, 'azure_monitor'],
+    ] as const) {
+      expect(expr).toMatch(/^sum by \(target, platform\) \(rate\(push_notification_outcomes_total\{[^}]*\}\[\$__rate_interval\]\)\)$/);
+      expect(selectorsOf(expr ?? '', 'push_notification_outcomes_total')).toEqual([expect.stringContaining(`source="${source}"`)]);
+      expect(expr).toContain('outcome!~"Skipped|NoTargets"');
+    }
+    const ratio = share?.targets?.[0]?.expr ?? '';
+    expect(selectorsOf(ratio, 'push_notification_outcomes_total').map((selector) => /source="([^"]+)"/.exec(selector)?.[1])).toEqual(['azure_notification_hubs', 'azure_monitor']);
+    expect(share?.fieldConfig?.defaults?.unit).toBe('percentunit');
   });
 
   it('turn exemplars on in the failure and latency panels, once per panel', () => {

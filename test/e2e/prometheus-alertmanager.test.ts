@@ -8,10 +8,13 @@ import { parse, stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { startExporter, type RunningExporter } from '../../src/exporter.js';
 import { createLogger } from '../../src/logging/logger.js';
+import { systemClock } from '../../src/time/clock.js';
+import type { AzureMonitorSimulator } from '../../src/simulator/azure-monitor/server.js';
 import { EverliveSimulator } from '../../src/simulator/everlive/server.js';
 import type { MessagePlan } from '../../src/simulator/notification-hubs/message-plan.js';
 import { NotificationHubsSimulator } from '../../src/simulator/notification-hubs/server.js';
 import { AlertWebhook } from '../support/alert-webhook.js';
+import { monitorResourceId, monitorTarget, startMonitorSimulator } from '../support/azure-monitor.js';
 import {
   dataPanels,
   loadDashboards,
@@ -28,7 +31,8 @@ import { waitFor } from '../support/wait.js';
 
 /**
  * The bundled rules and dashboards against the real things, in real time: the exporter (in process,
- * system clock) polls both simulators (Notification Hubs, Everlive); a real Prometheus (Debian
+ * system clock) polls the three simulators (Notification Hubs, Everlive, and Azure Monitor for the
+ * same hub under the same target name, so the coverage panels compare the two); a real Prometheus (Debian
  * package) scrapes it every second with alerts/*.yml loaded and sends to a real Alertmanager, whose
  * webhook receiver is a tiny server here.
  *
@@ -97,6 +101,27 @@ const wavePlans: MessagePlan[] = [
  * (33% failed); Android (3) 50 Sent, 2 Failed (4%, under the threshold). Three notifications a wave
  * make 180 iOS attempts, above the alerts' traffic guard.
  */
+/**
+ * Azure Monitor: every minute of the hub, from 10 minutes before the test to 15 after, as the whole
+ * hub's pushes (more than the tracked ones: coverage under 100%). apns fails 19% (WrongToken and
+ * InvalidCredentials), fcmv1 never. The exporter counts a minute once it is a minute old
+ * (settleDelay 1m, the least allowed) and reads every minute: its first read (at start) counts
+ * the minutes before, the second one a minute later makes the counters grow, which rate() needs.
+ */
+const monitorPushesPerMinute: Record<string, Record<string, number>> = {
+  apns: { success: 200, wrongtoken: 40, invalidcredentials: 6 },
+  fcmv1: { success: 300 },
+};
+
+function fillMonitorMinutes(simulator: AzureMonitorSimulator): void {
+  const now = Date.now();
+  for (let minute = -10; minute <= 15; minute += 1) {
+    for (const [service, outcomes] of Object.entries(monitorPushesPerMinute)) {
+      for (const [outcome, count] of Object.entries(outcomes)) simulator.metrics.addPush(monitorResourceId, service, outcome, count, now + minute * 60_000);
+    }
+  }
+}
+
 const everliveFeedback: Record<string, { Sent: number; Failed: number; Deactivated: number }> = {
   '4': { Sent: 40, Failed: 10, Deactivated: 10 },
   '3': { Sent: 50, Failed: 2, Deactivated: 0 },
@@ -121,6 +146,7 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
   let folder: string;
   let notificationHubs: NotificationHubsSimulator;
   let everlive: EverliveSimulator;
+  let monitor: AzureMonitorSimulator;
   const everliveIds: string[] = [];
   let exporter: RunningExporter;
   let webhook: AlertWebhook;
@@ -178,6 +204,10 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
     await notificationHubs.start();
     everlive = new EverliveSimulator(everliveApp);
     await everlive.start();
+    // Minutes show as soon as they end (the exporter's settleDelay is what waits here).
+    const started = await startMonitorSimulator(folder, systemClock, { noTotalMilliseconds: 0, partialMilliseconds: 0 });
+    monitor = started.simulator;
+    fillMonitorMinutes(monitor);
     exporter = await startExporter({
       config: parseConfig(
         JSON.stringify({
@@ -195,8 +225,10 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
           ],
           // Every second: the test waits for conditions, not for a schedule.
           everlive: [{ name: everliveTarget, endpoint: everlive.url, ...everliveApp, schedule: '* * * * * *' }],
+          azureMonitor: [monitorTarget(monitor, { name: target, settleDelay: '1m', initialLookback: '10m' })],
         }),
       ),
+      azureMonitorTrust: { ca: started.certificate.cert },
       logger: createLogger({
         level: 'warn',
         destination: new Writable({
@@ -245,7 +277,12 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
     everliveWave(2);
     await sendWave();
     await waitForWave(2);
-  }, 150_000);
+    // Azure Monitor's second read, a minute after the exporter started.
+    await waitFor(async () => ((await prometheus?.scalar(`count(rate(push_notification_outcomes_total{source="azure_monitor", target="${target}"}[2m]) > 0)`)) ?? 0) >= 3 || undefined, {
+      description: 'Prometheus to see the Azure Monitor counters grow',
+      timeoutMilliseconds: 110_000,
+    });
+  }, 270_000);
 
   afterAll(async () => {
     await prometheus?.stop();
@@ -254,6 +291,7 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
     await exporter?.stop();
     await notificationHubs?.stop();
     await everlive?.stop();
+    await monitor?.stop();
     if (folder) rmSync(folder, { recursive: true, force: true });
   });
 
@@ -275,6 +313,24 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
     const answer = await prometheus?.query(substituteVariables(query?.expr ?? '', grafanaVariables));
     expect(answer?.data?.result.map((sample) => [sample.metric.target, Number(sample.value[1])])).toEqual([[target, 0]]);
     expect(await prometheus?.scalar(`sum(push_notification_intake_notifications_total{target="${target}", result="accepted"})`)).toBe(2 * wavePlans.length);
+  });
+
+  it('shows coverage per target and platform: tracked per-message attempts against Azure Monitor\'s, for the hub read by both', async () => {
+    const queries = panelQueries(loadDashboards());
+    const lines = queries.filter((candidate) => candidate.panel === 'Coverage: tracked against Azure Monitor by target and platform');
+    expect(lines).toHaveLength(2);
+    const seriesOf = async (expr: string) =>
+      ((await prometheus?.query(substituteVariables(expr, grafanaVariables)))?.data?.result ?? [])
+        .map((sample) => `${sample.metric.target}/${sample.metric.platform}`)
+        .sort();
+    // Per message: every platform the waves sent to; Azure Monitor: the platforms it counted pushes on.
+    expect(await seriesOf(lines[0]?.expr ?? '')).toEqual([`${target}/apns`, `${target}/fcmv1`, `${target}/gcm`, `${target}/wns`]);
+    expect(await seriesOf(lines[1]?.expr ?? '')).toEqual([`${target}/apns`, `${target}/fcmv1`]);
+    const share = queries.find((candidate) => candidate.panel === 'Share of pushes tracked');
+    const answer = await prometheus?.query(substituteVariables(share?.expr ?? '', grafanaVariables));
+    const ratios = new Map((answer?.data?.result ?? []).map((sample) => [`${sample.metric.target}/${sample.metric.platform}`, Number(sample.value[1])]));
+    expect([...ratios.keys()].sort()).toEqual([`${target}/apns`, `${target}/fcmv1`]);
+    for (const [series, ratio] of ratios) expect(ratio, series).toBeGreaterThan(0);
   });
 
   it('answers the PNS errors panel with why devices failed, by platform and error', async () => {
@@ -367,6 +423,9 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
       { alertname: 'PushNotificationFailureRatioHigh', labels: { severity: 'warning', source, target, platform: 'fcmv1' } },
       { alertname: 'PushNotificationFailureRatioHigh', labels: { severity: 'warning', source, target, platform: 'wns' } },
       { alertname: 'PushNotificationFailureRatioHigh', labels: { severity: 'warning', source: 'everlive', target: everliveTarget, platform: 'ios' } },
+      // The same hub through Azure Monitor: its own alerts, labelled with its source.
+      { alertname: 'PushNotificationInvalidCredentials', labels: { severity: 'critical', source: 'azure_monitor', target, platform: 'apns' } },
+      { alertname: 'PushNotificationFailureRatioHigh', labels: { severity: 'warning', source: 'azure_monitor', target, platform: 'apns' } },
     ];
     for (const { alertname, labels } of expected) {
       const alert = await waitFor(() => webhook.find(alertname, labels), {
@@ -384,6 +443,7 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
     // Android failed 4%, under the threshold; the sources are healthy; no baseline exists for a spike.
     expect(webhook.find('PushNotificationFailureRatioHigh', { platform: 'gcm' })).toBeUndefined();
     expect(webhook.find('PushNotificationFailureRatioHigh', { platform: 'android' })).toBeUndefined();
+    expect(webhook.find('PushNotificationFailureRatioHigh', { source: 'azure_monitor', platform: 'fcmv1' })).toBeUndefined();
     for (const quiet of ['PushNotificationSourceDown', 'PushNotificationTelemetryStale', 'PushNotificationFailureSpike']) {
       expect(webhook.find(quiet), quiet).toBeUndefined();
     }
