@@ -95,7 +95,7 @@ describe('parseConfig', () => {
       ['empty-lists.yaml', 'azureNotificationHubs: []\neverlive: []\n'],
     ] as const) {
       writeFileSync(join(folder, name), text);
-      expect(() => loadConfigFile(join(folder, name)), name).toThrow(/no targets: configure at least one entry under azureNotificationHubs or everlive/);
+      expect(() => loadConfigFile(join(folder, name)), name).toThrow(/no targets: configure at least one entry under azureNotificationHubs, everlive or azureMonitor/);
     }
   });
 

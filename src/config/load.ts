@@ -114,8 +114,8 @@ export function loadConfigFile(path: string, options: LoadOptions = {}): Exporte
   const config = parseConfig(text, options);
   // A file with nothing to export is a mistake (a wrong file, or a section name misspelt at the
   // top level would already be an unknown key): the exporter would start and export nothing.
-  if (config.azureNotificationHubs.length === 0 && config.everlive.length === 0) {
-    throw new ConfigError(['no targets: configure at least one entry under azureNotificationHubs or everlive (README "Configuration")']);
+  if (config.azureNotificationHubs.length === 0 && config.everlive.length === 0 && config.azureMonitor.length === 0) {
+    throw new ConfigError(['no targets: configure at least one entry under azureNotificationHubs, everlive or azureMonitor (README "Configuration")']);
   }
   return config;
 }

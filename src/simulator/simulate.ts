@@ -41,6 +41,8 @@ function stableSecret(purpose: string): string {
  * would; while the exporter is not running the Locations wait (up to 10,000) and go once it is.
  */
 export async function runSimulate(options: SimulateOptions = {}): Promise<number> {
+  // Listen for SIGTERM/SIGINT from the start: a stop asked for while starting up is a clean stop too.
+  const stopSignal = waitForSignal();
   const counts = new MinuteCounts();
   const logger = createLogger({ ...options.logging });
   const listen = parseListenAddress(options.listen ?? '127.0.0.1:18080') as ListenAddress;
@@ -105,7 +107,7 @@ export async function runSimulate(options: SimulateOptions = {}): Promise<number
   const feedback = growEverliveFeedback(everlive, random, counts);
   counts.start(logger, 'simulated traffic in the last minute', () => ({ waiting: sender.waiting }));
 
-  await waitForSignal();
+  await stopSignal;
   logger.info('stopping');
   counts.stop();
   sender.stop();
