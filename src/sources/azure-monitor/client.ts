@@ -1,11 +1,8 @@
 import type { TokenCredential } from '@azure/identity';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool } from 'undici';
 import type { AzureMonitorTarget } from '../../config/load.js';
 import type { Clock } from '../../time/clock.js';
-import { readLimitedBody } from '../shared/read-body.js';
-import { retryAfterMilliseconds } from '../shared/retry-after.js';
-import { classifyTransportError } from '../shared/transport-errors.js';
-import { UpstreamBodyError, UpstreamHttpError } from '../shared/upstream-errors.js';
+import { requestJson } from '../shared/json-request.js';
 import { classifyTokenError, createCredential, type TrustOptions } from './credential.js';
 import { armErrorDetail } from './metrics-answer.js';
 
@@ -93,32 +90,16 @@ export class AzureMonitorClient {
 
   private async getJson(path: string): Promise<JsonAnswer> {
     const authorization = await this.authorization();
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await this.pool.request({
-        method: 'GET',
-        path,
-        headers: { authorization, accept: 'application/json', 'user-agent': 'push-notification-exporter' },
-        signal: AbortSignal.timeout(this.target.requestTimeoutMilliseconds),
-      });
-    } catch (error) {
-      throw classifyTransportError(error);
-    }
-    const status = response.statusCode;
-    let text: string;
-    try {
-      text = await readLimitedBody(response.body, maximumBodyBytes, String(status));
-    } catch (error) {
-      throw classifyTransportError(error);
-    }
-    if (status < 200 || status >= 300) {
-      throw new UpstreamHttpError(status, retryAfterMilliseconds(response.headers, this.clock.now()), armErrorDetail(text));
-    }
-    try {
-      return { status, body: JSON.parse(text) as unknown };
-    } catch {
-      throw new UpstreamBodyError('response body is not valid JSON', String(status));
-    }
+    const { status, body } = await requestJson({
+      pool: this.pool,
+      path,
+      headers: { authorization },
+      timeoutMilliseconds: this.target.requestTimeoutMilliseconds,
+      maximumBodyBytes,
+      now: this.clock.now(),
+      errorDetail: armErrorDetail,
+    });
+    return { status, body };
   }
 }
 

@@ -1,10 +1,7 @@
-import { Pool, type Dispatcher } from 'undici';
+import { Pool } from 'undici';
 import type { EverliveTarget } from '../../config/load.js';
 import type { Clock } from '../../time/clock.js';
-import { readLimitedBody } from '../shared/read-body.js';
-import { retryAfterMilliseconds } from '../shared/retry-after.js';
-import { classifyTransportError } from '../shared/transport-errors.js';
-import { UpstreamBodyError, UpstreamHttpError } from '../shared/upstream-errors.js';
+import { requestJson } from '../shared/json-request.js';
 
 export interface ListQuery {
   filter: unknown;
@@ -68,37 +65,16 @@ export class EverliveClient {
   }
 
   private async getJson(path: string, headers: Record<string, string>): Promise<JsonAnswer> {
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await this.pool.request({
-        method: 'GET',
-        path,
-        headers: {
-          authorization: `Masterkey ${this.target.masterKey}`,
-          accept: 'application/json',
-          'user-agent': 'push-notification-exporter',
-          ...headers,
-        },
-        signal: AbortSignal.timeout(this.target.requestTimeoutMilliseconds),
-      });
-    } catch (error) {
-      throw classifyTransportError(error);
-    }
-    const status = response.statusCode;
-    let text: string;
-    try {
-      text = await readLimitedBody(response.body, maximumBodyBytes, String(status));
-    } catch (error) {
-      throw classifyTransportError(error);
-    }
-    if (status < 200 || status >= 300) {
-      throw new UpstreamHttpError(status, retryAfterMilliseconds(response.headers, this.clock.now()), everliveErrorDetail(text));
-    }
-    try {
-      return { status, body: JSON.parse(text) as unknown, serverDate: httpDate(response.headers.date) };
-    } catch {
-      throw new UpstreamBodyError('response body is not valid JSON', String(status));
-    }
+    const answer = await requestJson({
+      pool: this.pool,
+      path,
+      headers: { authorization: `Masterkey ${this.target.masterKey}`, ...headers },
+      timeoutMilliseconds: this.target.requestTimeoutMilliseconds,
+      maximumBodyBytes,
+      now: this.clock.now(),
+      errorDetail: everliveErrorDetail,
+    });
+    return { status: answer.status, body: answer.body, serverDate: httpDate(answer.headers.date) };
   }
 }
 
