@@ -17,8 +17,8 @@ import { firstPollDelayMilliseconds } from './sources/azure-notification-hubs/po
 import { HubPoller, type TelemetryClient } from './sources/azure-notification-hubs/poller.js';
 import { EverliveClient } from './sources/everlive/client.js';
 import { EverlivePoller } from './sources/everlive/poller.js';
-import { refuseSilentReset } from './tracking/state-file-guard.js';
-import { TrackingStore } from './tracking/store.js';
+import { openStorage } from './tracking/open-storage.js';
+import type { Storage } from './tracking/storage.js';
 import type { TrackedMessage } from './tracking/types.js';
 import { systemClock, type Clock } from './time/clock.js';
 import { version } from './version.js';
@@ -40,7 +40,7 @@ export interface ExporterOptions {
 export interface RunningExporter {
   url: string;
   port: number;
-  store: TrackingStore;
+  store: Storage;
   metrics: ExporterMetrics;
   pollers: ReadonlyMap<string, HubPoller>;
   everlivePollers: readonly EverlivePoller[];
@@ -62,8 +62,7 @@ const everliveMinimumRetention = 30 * 86_400_000;
 export async function startExporter(options: ExporterOptions): Promise<RunningExporter> {
   const { config, logger } = options;
   const clock = options.clock ?? systemClock;
-  refuseSilentReset(config.storage.path);
-  const store = TrackingStore.open(config.storage.path, histogramBounds);
+  const store = await openStorage(config.storage, histogramBounds);
   const { labeler, statusLabeler } = restoreLabelValues(store);
 
   const pollers = new Map<string, HubPoller>();
@@ -107,7 +106,6 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
       }),
     );
   }
-  for (const pending of store.errorDetails.pending()) fetchers.get(pending.target)?.add([pending]);
 
   const everlivePollers = config.everlive.map((target) => {
     const client = new EverliveClient(target, clock);
@@ -123,18 +121,25 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     });
   });
 
-  const resumed = store.loadActiveMessages();
-  const orphans = distribute(resumed, pollers);
-  if (orphans > 0) {
-    logger.warn({ messages: orphans }, 'state file tracks messages for targets no longer configured; they are kept but not polled');
+  const takeWork = async () => {
+    const work = await store.claimWork([...pollers.keys()]);
+    for (const pending of work.errorDetails) fetchers.get(pending.target)?.add([pending]);
+    return { messages: work.messages.length, orphans: distribute(work.messages, pollers) };
+  };
+  const resumed = await takeWork().catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
+  if (resumed.orphans > 0) {
+    logger.warn({ messages: resumed.orphans }, 'state file tracks messages for targets no longer configured; they are kept but not polled');
   }
-  logger.info({ messages: resumed.length - orphans, targets: pollers.size }, 'resumed tracking');
+  logger.info({ messages: resumed.messages - resumed.orphans, targets: pollers.size }, 'resumed tracking');
 
   let ready = false;
   let stopping = false;
   const stopWorkers = () => Promise.all([...pollers.values(), ...everlivePollers, ...fetchers.values()].map((worker) => worker.stop()));
   const storageGuard = new StorageGuard({
-    check: () => store.storageProblem(),
+    storage: store,
     clock,
     logger,
     intervalMilliseconds: storageCheckIntervalMilliseconds,
@@ -167,7 +172,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     exporterServer.stopWatching();
     // Nothing has started yet: release the state file (and its lock) so a restart can take it.
     await Promise.all(clients.map((client) => client.close?.() ?? Promise.resolve()));
-    store.close();
+    await store.close();
     throw new Error(`cannot listen on ${config.server.listen.host}:${config.server.listen.port}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
   server.keepAliveTimeout = 65_000;
@@ -183,20 +188,23 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   storageGuard.start();
   ready = true;
 
-  const prune = () => {
+  const prune = async () => {
     try {
-      const removed = store.pruneFinished(clock.now() - config.storage.finishedRetentionMilliseconds);
+      const removed = await store.pruneFinished(clock.now() - config.storage.finishedRetentionMilliseconds);
       // Everlive notifications are forgotten only long after their last change: one modified after
       // being forgotten would count as new.
       const everliveBefore = clock.now() - Math.max(config.storage.finishedRetentionMilliseconds, everliveMinimumRetention);
-      const forgotten = config.everlive.reduce((total, app) => total + store.everlive.prune(app.name, everliveBefore, app.overlapMilliseconds), 0);
+      let forgotten = 0;
+      for (const app of config.everlive) forgotten += await store.everlive.prune(app.name, everliveBefore, app.overlapMilliseconds);
       if (removed > 0 || forgotten > 0) logger.info({ removed, forgotten }, 'pruned finished messages');
     } catch (error) {
       logger.error({ error: String(error) }, 'cannot prune finished messages');
     }
   };
-  prune();
-  const pruneTimer = setInterval(prune, pruneIntervalMilliseconds);
+  let pruning = prune();
+  const pruneTimer = setInterval(() => {
+    pruning = prune();
+  }, pruneIntervalMilliseconds);
   pruneTimer.unref();
 
   return {
@@ -211,7 +219,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
       // A poll may have handed a fetch over just now: wait for that too.
       await Promise.all([...pollers.values(), ...fetchers.values()].map((worker) => worker.whenIdle()));
     },
-    storageProblem: () => storageGuard.problem,
+    storageProblem: () => storageGuard.problem?.message,
     reloadWebConfig: () => exporterServer.reloadWebConfig(),
     stop: async () => {
       if (stopping) return;
@@ -226,13 +234,14 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
       await Promise.all(clients.map((client) => client.close?.() ?? Promise.resolve()));
       server.closeAllConnections();
       await closed;
-      store.close();
+      await pruning;
+      await store.close();
     },
   };
 }
 
 /** Label values already counted keep their mapping across restarts. */
-function restoreLabelValues(store: TrackingStore): { labeler: OutcomeLabeler; statusLabeler: StatusLabeler } {
+function restoreLabelValues(store: Storage): { labeler: OutcomeLabeler; statusLabeler: StatusLabeler } {
   const labeler = new OutcomeLabeler();
   const statusLabeler = new StatusLabeler();
   for (const { labels } of store.counters.series(metricNames.outcomes)) {

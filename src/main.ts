@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { startExporter } from './exporter.js';
 import { createLogger } from './logging/logger.js';
-import { StoreError } from './tracking/store.js';
+import { StoreError } from './tracking/storage.js';
 import { version } from './version.js';
 import { waitForSignal } from './wait-for-signal.js';
 

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
-import type { TrackingStore } from '../tracking/store.js';
+import type { Storage } from '../tracking/storage.js';
 import { durableCounter, durableHistogram } from './durable-metric.js';
 import { ExemplarStore } from './exemplars.js';
 import { metricNames } from './names.js';
@@ -16,7 +16,7 @@ export interface TrackedCount extends SourceTarget {
 }
 
 export interface ExporterMetricsOptions {
-  store: TrackingStore;
+  store: Storage;
   /** Every configured target; only their series are shown. */
   targets: readonly SourceTarget[];
   /** Targets whose Azure-only series (tracked, expired, terminal states) are seeded with 0. */

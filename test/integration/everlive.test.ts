@@ -196,7 +196,7 @@ describe('Everlive push feedback on the simulator', () => {
     const failed = await harness.runEverlive();
     expect(failed).toMatchObject({ pages: 1, error: expect.stringContaining('500') as unknown });
     // The cursor is the ModifiedAt of the last notification of the one complete page.
-    expect(harness.exporter.store.everlive.cursor(target)).toBe(start + 4_000);
+    expect(await harness.exporter.store.everlive.cursor(target)).toBe(start + 4_000);
     expect(sumOf(await harness.scrape(), 'push_notification_outcomes_total', { target })).toBe(1 + 2 + 3 + 4 + 5);
     expect(sumOf(await harness.scrape(), 'push_notification_source_up', { target })).toBe(0);
     // A run while backing off does nothing; the next scheduled run after the pause catches up.

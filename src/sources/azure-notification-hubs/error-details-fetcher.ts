@@ -7,8 +7,8 @@ import { BoundedLabelValues, platformLabel } from '../../metrics/labels.js';
 import { metricNames, sourceLabels } from '../../metrics/names.js';
 import type { CounterIncrement } from '../../metrics/totals.js';
 import { DueQueue } from '../../tracking/due-queue.js';
-import type { PendingErrorDetails } from '../../tracking/error-details-store.js';
-import type { TrackingStore } from '../../tracking/store.js';
+import type { PendingErrorDetails } from '../../tracking/storage.js';
+import type { Storage } from '../../tracking/storage.js';
 import { monotonicToWall, wallToMonotonic, type Clock } from '../../time/clock.js';
 import { WakeTimer } from '../../time/wake-timer.js';
 import { readLimitedBytes } from '../shared/read-body.js';
@@ -25,7 +25,7 @@ const invalidReason = 'invalid_pns_record';
 
 export interface ErrorDetailsFetcherOptions {
   target: AzureNotificationHubTarget;
-  store: TrackingStore;
+  store: Storage;
   metrics: ExporterMetrics;
   clock: Clock;
   logger: Logger;
@@ -104,7 +104,7 @@ export class ErrorDetailsFetcher {
     const fields = { target: target.name, notificationId: details.notificationId };
     const check = checkErrorDetailsUrl(details.uri, target.errorDetails.allowedHosts);
     if (!check.allowed) {
-      store.errorDetails.recordAttempt(details, 'refused', 'refused');
+      await store.errorDetails.recordAttempt(details, 'refused', 'refused');
       logger.warn({ ...fields, host: check.host, reason: check.reason }, 'PNS error details URL refused, not fetched');
       return;
     }
@@ -113,7 +113,7 @@ export class ErrorDetailsFetcher {
     const now = this.options.clock.monotonic();
     if (result.body !== undefined) {
       const { records, invalid, encoding } = parsePnsFeedbackBlob(result.body);
-      const counted = store.errorDetails.recordFetched(details, records, (record) => this.increment(record), this.invalidIncrements(invalid));
+      const counted = await store.errorDetails.recordFetched(details, records, (record) => this.increment(record), this.invalidIncrements(invalid));
       logger.info({ ...fields, records: records.length, counted, invalid, encoding, errors: summarise(records) }, 'PNS error details read');
       if (invalid > 0) {
         // Device errors that cannot be read are lost to the counts: say so (never the content: it holds device tokens).
@@ -122,13 +122,13 @@ export class ErrorDetailsFetcher {
       return;
     }
     if (now - details.firstSeenAt >= target.errorDetails.retryForMilliseconds) {
-      store.errorDetails.recordAttempt(details, 'failed', result.code);
+      await store.errorDetails.recordAttempt(details, 'failed', result.code);
       logger.warn({ ...fields, lastStatus: result.code, attempts: details.attempts }, 'gave up fetching PNS error details');
       return;
     }
     // 404 until the blob is written, or a passing error: ask again later.
     details.nextPollAt = now + backoff(details.attempts, 30_000, 10 * 60_000);
-    store.errorDetails.recordAttempt({ ...details, nextPollAt: monotonicToWall(this.options.clock, details.nextPollAt) }, 'pending', result.code);
+    await store.errorDetails.recordAttempt({ ...details, nextPollAt: monotonicToWall(this.options.clock, details.nextPollAt) }, 'pending', result.code);
     this.queue.push(details);
   }
 

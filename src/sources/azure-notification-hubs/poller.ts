@@ -4,9 +4,9 @@ import type { ExporterMetrics } from '../../metrics/exporter-metrics.js';
 import type { OutcomeLabeler } from '../../metrics/labels.js';
 import { histogramBounds, metricNames, sourceLabels } from '../../metrics/names.js';
 import { DueQueue } from '../../tracking/due-queue.js';
-import type { TrackingStore } from '../../tracking/store.js';
+import type { Storage } from '../../tracking/storage.js';
 import { isFailureOutcome } from '../../metrics/outcome-classes.js';
-import type { PendingErrorDetails } from '../../tracking/error-details-store.js';
+import type { PendingErrorDetails } from '../../tracking/storage.js';
 import { outcomeCountKey, splitOutcomeCountKey, type PollOutcome, type TrackedMessage, type TrackedState } from '../../tracking/types.js';
 import { monotonicToWall, wallToMonotonic, type Clock } from '../../time/clock.js';
 import { WakeTimer } from '../../time/wake-timer.js';
@@ -23,7 +23,7 @@ export interface TelemetryClient {
 export interface HubPollerOptions {
   target: AzureNotificationHubTarget;
   client: TelemetryClient;
-  store: TrackingStore;
+  store: Storage;
   metrics: ExporterMetrics;
   labeler: OutcomeLabeler;
   clock: Clock;
@@ -238,7 +238,7 @@ export class HubPoller {
   /** Persists the decision, then (only after the commit) applies it to the in-memory message. */
   private async commit(message: TrackedMessage, decision: PollDecision, now: number): Promise<void> {
     try {
-      await this.options.store.recordPollSoon(this.toWallClock(decision.outcome));
+      await this.options.store.recordPoll(this.toWallClock(decision.outcome));
     } catch (error) {
       this.options.logger.error(
         { target: this.name, notificationId: message.notificationId, error: String(error) },

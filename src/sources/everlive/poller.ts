@@ -4,7 +4,7 @@ import type { Logger } from '../../logging/logger.js';
 import type { ExporterMetrics } from '../../metrics/exporter-metrics.js';
 import type { StatusLabeler } from '../../metrics/labels.js';
 import { sourceLabels } from '../../metrics/names.js';
-import type { TrackingStore } from '../../tracking/store.js';
+import type { Storage } from '../../tracking/storage.js';
 import type { Clock } from '../../time/clock.js';
 import { SourceHealth } from '../shared/source-health.js';
 import { UpstreamBodyError, UpstreamError } from '../shared/upstream-errors.js';
@@ -18,7 +18,7 @@ export type EverliveApi = Pick<EverliveClient, 'listNotifications' | 'getLogs'>;
 export interface EverlivePollerOptions {
   target: EverliveTarget;
   client: EverliveApi;
-  store: TrackingStore;
+  store: Storage;
   metrics: ExporterMetrics;
   statusLabeler: StatusLabeler;
   clock: Clock;
@@ -112,7 +112,7 @@ export class EverlivePoller {
   private async run(): Promise<RunSummary> {
     const { target, clock } = this.options;
     if (clock.monotonic() < this.health.pausedUntil) return { pages: 0, notifications: 0, invalid: 0, skipped: 'paused' };
-    const cursor = this.startingCursor();
+    const cursor = await this.startingCursor();
     const findings = new RunClockFindings();
     try {
       return await this.readPages(new Date(cursor - target.overlapMilliseconds).toISOString(), findings);
@@ -121,10 +121,10 @@ export class EverlivePoller {
     }
   }
 
-  private startingCursor(): number {
+  private async startingCursor(): Promise<number> {
     const { target, store, clock, logger } = this.options;
     const now = clock.now();
-    const { cursor, movedBackMilliseconds } = store.everlive.cursorForRun(target.name, now - target.initialLookbackMilliseconds, now);
+    const { cursor, movedBackMilliseconds } = await store.everlive.cursorForRun(target.name, now - target.initialLookbackMilliseconds, now);
     if (movedBackMilliseconds !== undefined) {
       logger.warn({ target: target.name, aheadSeconds: Math.round(movedBackMilliseconds / 1000) }, 'stored Everlive cursor was in the future; moved back');
     }
@@ -209,12 +209,12 @@ export class EverlivePoller {
       target: target.name,
       items,
       rawItems,
-      seen: store.everlive.seen(target.name, ids),
+      seen: await store.everlive.seen(target.name, ids),
       now: clock.now(),
       statusLabeler,
     });
     const cursor = clampedCursor(lastModifiedAt(items), timing);
-    const newlyCounted = store.everlive.recordPage({ ...outcome.change, cursor });
+    const newlyCounted = await store.everlive.recordPage({ ...outcome.change, cursor });
     for (const { key, item } of outcome.invalid) {
       if (!newlyCounted.has(key)) continue;
       logger.warn({ target: target.name, notificationId: item.id, reason: item.reason, detail: item.detail }, 'skipped malformed Everlive notification');
