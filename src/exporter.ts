@@ -57,12 +57,14 @@ const pruneIntervalMilliseconds = 60 * 60_000;
 /** How often the state file is checked to still be the one open (intake also checks before each 202). */
 const storageCheckIntervalMilliseconds = 5_000;
 const everliveMinimumRetention = 30 * 86_400_000;
+/** How often work left by a replica that stopped is looked for (its lease is 30 s). */
+const claimIntervalMilliseconds = 5_000;
 
 /** Opens the store, resumes tracking, starts the poll loops and the HTTP server. */
 export async function startExporter(options: ExporterOptions): Promise<RunningExporter> {
   const { config, logger } = options;
   const clock = options.clock ?? systemClock;
-  const store = await openStorage(config.storage, histogramBounds);
+  const store = await openStorage(config.storage, histogramBounds, logger);
   const { labeler, statusLabeler } = restoreLabelValues(store);
 
   const pollers = new Map<string, HubPoller>();
@@ -80,6 +82,8 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     processMetrics: options.processMetrics,
   });
 
+  // The guard is made below; the workers only ask it once running.
+  const storageAvailable = () => storageGuard.verify() === undefined;
   const fetchers = new Map<string, ErrorDetailsFetcher>();
   const errorLabels = new BoundedLabelValues(32, /^[A-Za-z][A-Za-z0-9_]{0,63}$/);
   for (const { labels } of store.counters.series(metricNames.pnsErrors)) {
@@ -89,7 +93,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     const client = options.createClient?.(target) ?? new NotificationHubsClient(target, clock);
     clients.push(client);
     const azureLogger = logger.child({ source: 'azure_notification_hubs' });
-    const fetcher = new ErrorDetailsFetcher({ target, store, metrics, clock, logger: azureLogger, errorLabels });
+    const fetcher = new ErrorDetailsFetcher({ target, store, metrics, clock, logger: azureLogger, errorLabels, storageAvailable });
     fetchers.set(target.name, fetcher);
     pollers.set(
       target.name,
@@ -103,6 +107,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
         logger: azureLogger,
         random: options.random,
         onErrorDetails: (pending) => fetcher.add([pending]),
+        storageAvailable,
       }),
     );
   }
@@ -118,6 +123,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
       statusLabeler,
       clock,
       logger: logger.child({ source: 'everlive' }),
+      storageAvailable,
     });
   });
 
@@ -188,6 +194,22 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   storageGuard.start();
   ready = true;
 
+  // Work left by replicas that stopped (a backend of one process has none): taken up as it appears.
+  // On real time, not the injected clock: leases run on the database's clock.
+  let claiming: Promise<unknown> | undefined;
+  const claimTimer = setInterval(() => {
+    if (claiming || stopping || !storageAvailable()) return;
+    claiming = takeWork()
+      .then(({ messages }) => {
+        if (messages > 0) logger.info({ messages }, 'took over tracking from a replica that stopped');
+      })
+      .catch((error: unknown) => logger.warn({ error: String(error) }, 'cannot look for work left by other replicas'))
+      .finally(() => {
+        claiming = undefined;
+      });
+  }, claimIntervalMilliseconds);
+  claimTimer.unref();
+
   const prune = async () => {
     try {
       const removed = await store.pruneFinished(clock.now() - config.storage.finishedRetentionMilliseconds);
@@ -225,6 +247,8 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
       if (stopping) return;
       stopping = true;
       clearInterval(pruneTimer);
+      clearInterval(claimTimer);
+      await claiming;
       storageGuard.stop();
       exporterServer.stopWatching();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

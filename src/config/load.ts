@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import {
@@ -9,7 +10,7 @@ import {
 import type { RateLimitSettings } from '../server/rate-limit.js';
 import { loadWebConfig, WebConfigError, type WebConfig } from '../server/web-config.js';
 import { parseDuration } from '../time/duration.js';
-import { configSchema, fileCapableKeys, type RawConfig } from './schema.js';
+import { configSchema, fileCapableKeys, replicaIdSchema, type RawConfig } from './schema.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -56,6 +57,20 @@ export interface EverliveTarget {
   reasonField?: string;
 }
 
+export interface PostgresStorageConfig {
+  connectionString: string;
+  /** This process's name in the database ([A-Za-z0-9_.-]{1,64}): its counters are kept under it. */
+  replicaId: string;
+  poolSize: number;
+}
+
+/** Exactly one backend: `postgres` when given, else the SQLite file at `path`. */
+export interface StorageConfig {
+  path: string;
+  postgres?: PostgresStorageConfig;
+  finishedRetentionMilliseconds: number;
+}
+
 export interface ExporterConfig {
   server: {
     listen: ListenAddress;
@@ -65,7 +80,7 @@ export interface ExporterConfig {
     web?: WebConfig;
     intakeRateLimit: RateLimitSettings;
   };
-  storage: { path: string; finishedRetentionMilliseconds: number };
+  storage: StorageConfig;
   azureNotificationHubs: AzureNotificationHubTarget[];
   everlive: EverliveTarget[];
 }
@@ -142,6 +157,10 @@ function readFileSecrets(config: unknown, readFile: (path: string) => string, pr
   if (!isRecord(config)) return config;
   const result: Record<string, unknown> = { ...config };
   for (const [section, keys] of Object.entries(fileCapableKeys)) {
+    if (section.includes('.')) {
+      resolveNestedFileKeys(result, section.split('.'), keys, readFile, problems);
+      continue;
+    }
     const value = result[section];
     if (Array.isArray(value)) {
       result[section] = value.map((item, index) => resolveFileKeys(item, keys, [section, index], readFile, problems));
@@ -150,6 +169,20 @@ function readFileSecrets(config: unknown, readFile: (path: string) => string, pr
     }
   }
   return result;
+}
+
+/** `storage.postgres`: the same, one level down. */
+function resolveNestedFileKeys(
+  config: Record<string, unknown>,
+  [section, subsection]: string[],
+  keys: readonly string[],
+  readFile: (path: string) => string,
+  problems: string[],
+): void {
+  const outer = config[section as string];
+  if (!isRecord(outer) || !isRecord(outer[subsection as string])) return;
+  const inner = resolveFileKeys(outer[subsection as string], keys, [section as string, subsection as string], readFile, problems);
+  config[section as string] = { ...outer, [subsection as string]: inner };
 }
 
 function resolveFileKeys(
@@ -256,6 +289,7 @@ function resolveConfig(raw: RawConfig, readFile: ((path: string) => string) | un
     };
   });
 
+  const postgres = resolvePostgres(raw.storage.postgres, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     server: {
@@ -266,12 +300,25 @@ function resolveConfig(raw: RawConfig, readFile: ((path: string) => string) | un
       intakeRateLimit: { requestsPerSecond: raw.server.intakeRateLimit.requestsPerSecond, burst: raw.server.intakeRateLimit.burst },
     },
     storage: {
-      path: raw.storage.path,
+      path: raw.storage.path ?? defaultStatePath,
+      postgres,
       finishedRetentionMilliseconds: parseDuration(raw.storage.finishedRetention) as number,
     },
     azureNotificationHubs,
     everlive,
   };
+}
+
+const defaultStatePath = './data/state.db';
+
+/** The replica ID defaults to the host name (the pod name on Kubernetes), which must then fit the rule too. */
+function resolvePostgres(raw: RawConfig['storage']['postgres'], problems: string[]): PostgresStorageConfig | undefined {
+  if (!raw) return undefined;
+  const replicaId = raw.replicaId ?? hostname();
+  if (!replicaIdSchema.safeParse(replicaId).success) {
+    problems.push(`storage.postgres.replicaId: not set, and the host name ${JSON.stringify(replicaId.slice(0, 80))} is not 1-64 characters of A-Z a-z 0-9 _ . -: set replicaId`);
+  }
+  return { connectionString: raw.connectionString, replicaId, poolSize: raw.poolSize };
 }
 
 /** `host:port`, `[v6]:port` or `:port` (all interfaces). Port 0 picks a free port. */

@@ -8,18 +8,36 @@ const groupCommitMilliseconds = 20;
  */
 export class GroupCommit<T> {
   private pending: { item: T; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing = false;
 
+  /**
+   * One batch is written at a time: a batch computes what it does to the histogram totals from the
+   * totals as the previous batch left them.
+   */
   constructor(private readonly write: (items: readonly T[]) => Promise<void>) {}
 
   /** Resolves once committed; rejects if this item cannot be written. */
   add(item: T): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (this.pending.length === 0) setTimeout(() => void this.flush(), groupCommitMilliseconds);
       this.pending.push({ item, resolve, reject });
+      if (!this.flushing) this.timer ??= setTimeout(() => void this.flush(), groupCommitMilliseconds);
     });
   }
 
   private async flush(): Promise<void> {
+    this.timer = undefined;
+    this.flushing = true;
+    try {
+      await this.writeBatch();
+    } finally {
+      this.flushing = false;
+    }
+    // Answers that arrived while this batch was being written go out together, now.
+    if (this.pending.length > 0) this.timer ??= setTimeout(() => void this.flush(), 0);
+  }
+
+  private async writeBatch(): Promise<void> {
     const batch = this.pending;
     this.pending = [];
     try {

@@ -1,8 +1,11 @@
+import type { StorageConfig } from '../config/load.js';
+import type { Logger } from '../logging/logger.js';
+import { PostgresStorage } from './postgres/postgres-storage.js';
 import { SqliteStorage } from './sqlite/sqlite-storage.js';
 import type { Storage } from './storage.js';
 
 /** The one place that knows the backends: the config's `storage` section picks one. */
-// eslint-disable-next-line @typescript-eslint/require-await -- one backend opens synchronously, the other will not
-export async function openStorage(config: { path: string }, histogramBounds: ReadonlyMap<string, readonly number[]>): Promise<Storage> {
+export async function openStorage(config: StorageConfig, histogramBounds: ReadonlyMap<string, readonly number[]>, logger?: Logger): Promise<Storage> {
+  if (config.postgres) return PostgresStorage.open(config.postgres, histogramBounds, logger);
   return SqliteStorage.open(config.path, histogramBounds);
 }

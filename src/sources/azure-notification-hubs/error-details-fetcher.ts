@@ -7,7 +7,7 @@ import { BoundedLabelValues, platformLabel } from '../../metrics/labels.js';
 import { metricNames, sourceLabels } from '../../metrics/names.js';
 import type { CounterIncrement } from '../../metrics/totals.js';
 import { DueQueue } from '../../tracking/due-queue.js';
-import type { PendingErrorDetails } from '../../tracking/storage.js';
+import { WorkLostError, type PendingErrorDetails } from '../../tracking/storage.js';
 import type { Storage } from '../../tracking/storage.js';
 import { monotonicToWall, wallToMonotonic, type Clock } from '../../time/clock.js';
 import { WakeTimer } from '../../time/wake-timer.js';
@@ -31,6 +31,8 @@ export interface ErrorDetailsFetcherOptions {
   logger: Logger;
   /** Error names are an open set: bounded per target, shared by all of the target's fetches. */
   errorLabels: BoundedLabelValues;
+  /** False while the storage cannot take results (its database is unreachable): fetching waits. */
+  storageAvailable?: () => boolean;
 }
 
 /**
@@ -83,12 +85,16 @@ export class ErrorDetailsFetcher {
   private pump(): void {
     if (!this.running) return;
     const now = this.options.clock.monotonic();
+    if (this.options.storageAvailable?.() === false) {
+      this.wake.wakeAt(now + 1_000);
+      return;
+    }
     while (this.inFlight.size < concurrency) {
       const next = this.queue.peek();
       if (!next || next.nextPollAt > now) break;
       this.queue.pop();
       const task = this.fetch(next)
-        .catch((error: unknown) => this.options.logger.error({ target: this.options.target.name, error: String(error) }, 'error details fetch failed unexpectedly'))
+        .catch((error: unknown) => this.writeFailed(next, error))
         .finally(() => {
           this.inFlight.delete(task);
           this.pump();
@@ -97,6 +103,18 @@ export class ErrorDetailsFetcher {
     }
     const nextDue = this.queue.peek()?.nextPollAt;
     if (nextDue !== undefined && nextDue > now) this.wake.wakeAt(nextDue);
+  }
+
+  /** A result that could not be stored: asked again later, unless another replica fetches it now. */
+  private writeFailed(details: PendingErrorDetails, error: unknown): void {
+    const fields = { target: this.options.target.name, notificationId: details.notificationId };
+    if (error instanceof WorkLostError) {
+      this.options.logger.info(fields, 'PNS error details taken over by another replica; not fetched here any more');
+      return;
+    }
+    this.options.logger.error({ ...fields, error: String(error) }, 'cannot store PNS error details; will fetch again');
+    details.nextPollAt = this.options.clock.monotonic() + 30_000;
+    this.queue.push(details);
   }
 
   private async fetch(details: PendingErrorDetails): Promise<void> {
