@@ -18,7 +18,7 @@ import { HubPoller, type TelemetryClient } from './sources/azure-notification-hu
 import { EverliveClient } from './sources/everlive/client.js';
 import { EverlivePoller } from './sources/everlive/poller.js';
 import { openStorage } from './tracking/open-storage.js';
-import type { Storage } from './tracking/storage.js';
+import { sourceTargetKey, type Storage } from './tracking/storage.js';
 import type { TrackedMessage } from './tracking/types.js';
 import { systemClock, type Clock } from './time/clock.js';
 import { version } from './version.js';
@@ -68,6 +68,8 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   const { labeler, statusLabeler } = restoreLabelValues(store);
 
   const pollers = new Map<string, HubPoller>();
+  // Targets whose shared gauges this process exports: all of them, unless several replicas share the storage.
+  let reporting = new Set<string>();
   const clients: { close?: () => Promise<void> }[] = [];
   const azureTargets = config.azureNotificationHubs.map((target) => ({ source: sourceLabels.azureNotificationHubs, target: target.name }));
   const everliveTargets = config.everlive.map((target) => ({ source: sourceLabels.everlive, target: target.name }));
@@ -80,6 +82,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     terminalStates: [...terminalStates],
     version,
     processMetrics: options.processMetrics,
+    reportsSharedState: (labels) => reporting.has(sourceTargetKey(labels)),
   });
 
   // The guard is made below; the workers only ask it once running.
@@ -128,6 +131,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   });
 
   const takeWork = async () => {
+    reporting = await store.reportingTargets([...azureTargets, ...everliveTargets]);
     const work = await store.claimWork([...pollers.keys()]);
     for (const pending of work.errorDetails) fetchers.get(pending.target)?.add([pending]);
     return { messages: work.messages.length, orphans: distribute(work.messages, pollers) };

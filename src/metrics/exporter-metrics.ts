@@ -28,6 +28,17 @@ export interface ExporterMetricsOptions {
   terminalStates: readonly string[];
   version: string;
   processMetrics?: boolean;
+  /**
+   * Whether this process exports the gauges of shared state (source_up, last success) of a target.
+   * With several replicas on one database one replica per target does, so `sum()` over instances
+   * counts each target once (see README "High availability"). Default: every target.
+   */
+  reportsSharedState?: (labels: SourceTarget) => boolean;
+}
+
+/** What SourceHealth sets; shown on scrape only where this process reports the target. */
+export interface SharedStateGauge {
+  set(labels: SourceTarget, value: number): void;
 }
 
 export interface ExporterMetrics {
@@ -36,8 +47,8 @@ export interface ExporterMetrics {
   exemplars: ExemplarStore;
   upstreamRequests: Counter<'source' | 'target' | 'operation' | 'code'>;
   upstreamRequestDuration: Histogram<'source' | 'target' | 'operation'>;
-  sourceUp: Gauge<'source' | 'target'>;
-  sourceLastSuccess: Gauge<'source' | 'target'>;
+  sourceUp: SharedStateGauge;
+  sourceLastSuccess: SharedStateGauge;
 }
 
 // Said in every HELP of polled data: the documented exception to "collect on scrape".
@@ -139,17 +150,14 @@ export function createExporterMetrics(options: ExporterMetricsOptions): Exporter
     },
   });
 
-  const sourceUp = new Gauge({
+  const reports = options.reportsSharedState ?? (() => true);
+  const sourceUp = sharedStateGauge(registry, reports, {
     name: metricNames.sourceUp,
     help: 'Whether the last request to this upstream got a valid answer (1) or not (0); a 404 "telemetry not ready" is valid.',
-    labelNames: ['source', 'target'] as const,
-    registers: [registry],
   });
-  const sourceLastSuccess = new Gauge({
+  const sourceLastSuccess = sharedStateGauge(registry, reports, {
     name: metricNames.sourceLastSuccess,
     help: 'Unix time of the last upstream request that got a valid answer.',
-    labelNames: ['source', 'target'] as const,
-    registers: [registry],
   });
   const upstreamRequests = new Counter({
     name: metricNames.upstreamRequests,
@@ -173,4 +181,21 @@ export function createExporterMetrics(options: ExporterMetricsOptions): Exporter
 
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
   return { registry, exemplars: new ExemplarStore(), upstreamRequests, upstreamRequestDuration, sourceUp, sourceLastSuccess };
+}
+
+/** A gauge per target whose series this process shows only while it reports the target. */
+function sharedStateGauge(registry: Registry, reports: (labels: SourceTarget) => boolean, definition: { name: string; help: string }): SharedStateGauge {
+  const values = new Map<string, { labels: SourceTarget; value: number }>();
+  new Gauge({
+    ...definition,
+    labelNames: ['source', 'target'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { labels, value } of values.values()) if (reports(labels)) this.set({ source: labels.source, target: labels.target }, value);
+    },
+  });
+  return {
+    set: (labels, value) => values.set(`${labels.source}\u0000${labels.target}`, { labels: { source: labels.source, target: labels.target }, value }),
+  };
 }

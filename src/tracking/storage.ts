@@ -42,6 +42,13 @@ export interface Storage {
    */
   recordPoll(outcome: PollOutcome): Promise<void>;
 
+  /**
+   * Of these targets, those whose gauges of shared state (source_up, last success) this process
+   * exports now, as sourceTargetKey()s: one process per target, so that a sum over replicas counts
+   * each once. A single-process backend answers all of them.
+   */
+  reportingTargets(targets: readonly SourceTarget[]): Promise<Set<string>>;
+
   getNotification(target: string, notificationId: string): Promise<NotificationRecord | undefined>;
   /** Recent messages, newest first (by acceptance); `after` is the previous page's last item. */
   listNotifications(query: NotificationListQuery): Promise<NotificationSummary[]>;
@@ -62,6 +69,15 @@ export interface Storage {
 export interface StorageProblem {
   message: string;
   lasting: boolean;
+}
+
+export interface SourceTarget {
+  source: string;
+  target: string;
+}
+
+export function sourceTargetKey({ source, target }: SourceTarget): string {
+  return `${source}\u0000${target}`;
 }
 
 export interface IntakeResult {

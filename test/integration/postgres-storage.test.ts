@@ -97,9 +97,14 @@ describe.skipIf(postgresUnavailable())('PostgreSQL storage, several replicas on 
     const b = await replica('b');
     await a.acceptNotifications([{ target: 'prod', notificationId: 'm' }], 0, 10_000);
     await a.acceptNotifications([{ target: 'other', notificationId: 'not-configured-here' }], 0, 10_000);
+    // One replica per target reports the shared gauges (source_up, last success): the first to ask.
+    const shared = [{ source: 'azure_notification_hubs', target: 'prod' }, { source: 'everlive', target: 'legacy' }];
+    expect([...(await a.reportingTargets(shared))]).toHaveLength(2);
+    expect([...(await b.reportingTargets(shared))]).toEqual([]);
     // a is alive: b takes nothing of it, even once b may take over.
     await sleep(timing.leaseMilliseconds + 200);
     expect((await b.claimWork(['prod'])).messages).toEqual([]);
+    expect([...(await b.reportingTargets(shared))]).toEqual([]);
 
     // a stops renewing its lease (as a process that hangs or is cut off would).
     cluster.sql(`UPDATE replicas SET lease_until = now() - interval '1 second' WHERE replica_id = 'a'`, url);
@@ -107,6 +112,7 @@ describe.skipIf(postgresUnavailable())('PostgreSQL storage, several replicas on 
     const taken = await b.claimWork(['prod']);
     expect(taken.messages.map((message) => message.notificationId)).toEqual(['m']);
     expect((await b.claimWork(['prod'])).messages).toEqual([]);
+    expect([...(await b.reportingTargets(shared))]).toHaveLength(2);
 
     // a's answer, computed from its stale copy, is refused whole: nothing counted twice.
     await expect(a.recordPoll(poll('m'))).rejects.toThrow(WorkLostError);

@@ -13,6 +13,7 @@ export type Queryable = Pick<pg.PoolClient, 'query'>;
 export class Database {
   readonly pool: pg.Pool;
   private unreachable: string | undefined;
+  private uncertain = false;
 
   constructor(
     options: { connectionString: string; poolSize: number; applicationName: string },
@@ -56,20 +57,31 @@ export class Database {
       throw error;
     }
     let broken = false;
+    let committing = false;
     try {
       await client.query('BEGIN');
       const result = await work(client);
+      committing = true;
       await client.query('COMMIT');
       this.noteSuccess();
       return result;
     } catch (error) {
       broken = isConnectionError(error);
+      // The connection broke during COMMIT: the transaction may have committed all the same.
+      if (committing && broken) this.uncertain = true;
       if (!broken) await client.query('ROLLBACK').catch(() => undefined);
       this.noteFailure(error);
       throw error;
     } finally {
       client.release(broken);
     }
+  }
+
+  /** Whether a COMMIT ended without an answer since the last call (its outcome is unknown). */
+  takeUncertainty(): boolean {
+    const uncertain = this.uncertain;
+    this.uncertain = false;
+    return uncertain;
   }
 
   noteSuccess(): void {

@@ -3,6 +3,7 @@ import { mergeIncrements, type TotalsMirror } from '../counting.js';
 import { WorkLostError, type EverlivePageChange, type EverliveStorage, type FeedbackCounts, type SeenNotification } from '../storage.js';
 import type { Database, Queryable } from './database.js';
 import type { PostgresTotals } from './totals.js';
+import type { WorkOwners } from './work-owners.js';
 
 /**
  * Everlive in PostgreSQL: one replica reads an app at a time (its row in work_owners), and every
@@ -14,20 +15,11 @@ export class PostgresEverlive implements EverliveStorage {
     private readonly replicaId: string,
     private readonly totals: PostgresTotals,
     private readonly mirror: TotalsMirror,
-    /** Whether this replica may take an app over from a replica whose lease ran out. */
-    private readonly mayTakeOver: () => boolean,
+    private readonly owners: WorkOwners,
   ) {}
 
   async claimApp(target: string): Promise<boolean> {
-    const { rows } = await this.database.query(
-      `INSERT INTO work_owners (resource, owner) VALUES ($1, $2)
-       ON CONFLICT (resource) DO UPDATE SET owner = excluded.owner
-        WHERE work_owners.owner = excluded.owner
-           OR ($3 AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.replica_id = work_owners.owner AND r.lease_until > now()))
-       RETURNING owner`,
-      [resource(target), this.replicaId, this.mayTakeOver()],
-    );
-    return rows.length === 1;
+    return (await this.owners.claim([everliveResource(target)])).size === 1;
   }
 
   async cursor(target: string): Promise<number | undefined> {
@@ -71,7 +63,7 @@ export class PostgresEverlive implements EverliveStorage {
   async recordPage(change: EverlivePageChange): Promise<Set<string>> {
     const { applied, newInvalidKeys } = await this.database.transaction(async (client) => {
       // Locks the app's row: a takeover waits for this page, and this page sees a takeover that came first.
-      const owner = await client.query(`SELECT 1 FROM work_owners WHERE resource = $1 AND owner = $2 FOR UPDATE`, [resource(change.target), this.replicaId]);
+      const owner = await client.query(`SELECT 1 FROM work_owners WHERE resource = $1 AND owner = $2 FOR UPDATE`, [everliveResource(change.target), this.replicaId]);
       if (owner.rowCount !== 1) throw new WorkLostError(`Everlive app ${change.target} is read by another replica now`);
       const applied: CounterIncrement[] = [...change.counterIncrements];
       const newInvalidKeys = new Set<string>();
@@ -129,11 +121,6 @@ export class PostgresEverlive implements EverliveStorage {
     });
   }
 
-  /** At a clean stop: the apps are up for the taking at once. */
-  async releaseAll(): Promise<void> {
-    await this.database.query(`DELETE FROM work_owners WHERE owner = $1 AND resource LIKE 'everlive:%'`, [this.replicaId]);
-  }
-
   private async putCursor(client: Queryable, target: string, modifiedAt: number, now: number): Promise<void> {
     await client.query(
       `INSERT INTO everlive_cursors (target, modified_at, updated_at) VALUES ($1, $2, $3)
@@ -143,6 +130,7 @@ export class PostgresEverlive implements EverliveStorage {
   }
 }
 
-function resource(target: string): string {
+/** An app is read by its owner, which also reports its shared gauges (see PostgresStorage.reportingTargets). */
+export function everliveResource(target: string): string {
   return `everlive:${target}`;
 }

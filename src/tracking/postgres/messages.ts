@@ -193,6 +193,23 @@ export class PostgresMessages {
     return [...messages.values()];
   }
 
+  /** Messages this replica owns but does not hold (after an intake whose answer was lost), as claimed work. */
+  async ownedNotHeld(targets: readonly string[]): Promise<TrackedMessage[]> {
+    const { rows } = await this.database.query<{ target: string; notification_id: string }>(
+      `SELECT target, notification_id FROM azure_messages WHERE owner = $1 AND finished_at IS NULL AND target = ANY($2::text[])`,
+      [this.replicaId, targets],
+    );
+    const missing = rows.filter((row) => !this.revisions.has(outcomeCountKey(row.target, row.notification_id)));
+    if (missing.length === 0) return [];
+    // Released and claimed again: read as stored, with a revision of their own.
+    await this.database.query(
+      `UPDATE azure_messages m SET owner = NULL FROM unnest($1::text[], $2::text[]) AS k(target, notification_id)
+        WHERE m.target = k.target AND m.notification_id = k.notification_id AND m.owner = $3`,
+      [missing.map((row) => row.target), missing.map((row) => row.notification_id), this.replicaId],
+    );
+    return this.claim(targets, { resume: false, takeOver: false, limit: missing.length });
+  }
+
   /** At a clean stop: this replica's messages are up for the taking at once, not after its lease runs out. */
   async releaseAll(): Promise<void> {
     this.revisions.clear();

@@ -1,11 +1,16 @@
 import type { PostgresStorageConfig } from '../../config/load.js';
 import type { Logger } from '../../logging/logger.js';
+import { sourceLabels } from '../../metrics/names.js';
 import { TotalsMirror } from '../counting.js';
 import { GroupCommit } from '../group-commit.js';
 import {
   StoreError,
   WorkLostError,
+  sourceTargetKey,
   type ClaimedWork,
+  type ErrorDetailsStorage,
+  type EverliveStorage,
+  type SourceTarget,
   type IntakeResult,
   type NotificationListQuery,
   type Storage,
@@ -14,11 +19,13 @@ import {
 import type { NewNotification, NotificationRecord, NotificationSummary, PollOutcome } from '../types.js';
 import { Database, isConnectionError } from './database.js';
 import { PostgresErrorDetails } from './error-details.js';
-import { PostgresEverlive } from './everlive.js';
+import { everliveResource, PostgresEverlive } from './everlive.js';
 import { PostgresMessages } from './messages.js';
 import { defaultLeaseTiming, ReplicaPresence, type LeaseTiming } from './replicas.js';
 import { migrate } from './schema.js';
 import { PostgresTotals } from './totals.js';
+import { WorkOwners } from './work-owners.js';
+import { WriteGate } from './write-gate.js';
 
 /** How many rows one claim takes at most; the next claim takes more. */
 const claimBatch = 2_000;
@@ -30,12 +37,18 @@ const claimBatch = 2_000;
  */
 export class PostgresStorage implements Storage {
   readonly backend = 'postgres';
-  readonly everlive: PostgresEverlive;
-  readonly errorDetails: PostgresErrorDetails;
+  readonly everlive: EverliveStorage;
+  readonly errorDetails: ErrorDetailsStorage;
   private readonly mirror: TotalsMirror;
   private readonly messages: PostgresMessages;
   private readonly polls: GroupCommit<PollOutcome>;
+  private readonly owners: WorkOwners;
+  private readonly gate = new WriteGate();
+  private readonly totals: PostgresTotals;
+  private readonly everliveRows: PostgresEverlive;
+  private readonly errorDetailRows: PostgresErrorDetails;
   private resumed = false;
+  private resyncNeeded = false;
 
   private constructor(
     private readonly database: Database,
@@ -44,11 +57,14 @@ export class PostgresStorage implements Storage {
     histogramBounds: ReadonlyMap<string, readonly number[]>,
   ) {
     this.mirror = new TotalsMirror(histogramBounds);
-    const totals = new PostgresTotals(replicaId);
-    this.errorDetails = new PostgresErrorDetails(database, replicaId, totals, this.mirror);
-    this.everlive = new PostgresEverlive(database, replicaId, totals, this.mirror, () => presence.mayTakeOver());
-    this.messages = new PostgresMessages(database, replicaId, totals, this.mirror, this.errorDetails);
-    this.polls = new GroupCommit((outcomes) => this.messages.recordPolls(outcomes));
+    const totals = (this.totals = new PostgresTotals(replicaId));
+    this.errorDetailRows = new PostgresErrorDetails(database, replicaId, totals, this.mirror);
+    this.owners = new WorkOwners(database, replicaId, () => presence.mayTakeOver());
+    this.everliveRows = new PostgresEverlive(database, replicaId, totals, this.mirror, this.owners);
+    this.messages = new PostgresMessages(database, replicaId, totals, this.mirror, this.errorDetailRows);
+    this.polls = new GroupCommit((outcomes) => this.gate.write(() => this.messages.recordPolls(outcomes)));
+    this.everlive = gatedEverlive(this.everliveRows, this.gate);
+    this.errorDetails = gatedErrorDetails(this.errorDetailRows, this.gate);
   }
 
   /**
@@ -69,7 +85,7 @@ export class PostgresStorage implements Storage {
     try {
       await database.transaction((client) => migrate(client));
       await presence.join();
-      await database.transaction((client) => new PostgresTotals(config.replicaId).loadInto(client, storage.mirror));
+      await database.transaction((client) => storage.totals.loadInto(client, storage.mirror));
       return storage;
     } catch (error) {
       await presence.leave().catch(() => undefined);
@@ -89,11 +105,11 @@ export class PostgresStorage implements Storage {
   }
 
   acceptNotifications(items: readonly NewNotification[], now: number, firstPollAt: number): Promise<IntakeResult> {
-    return this.messages.accept(items, now, firstPollAt);
+    return this.gate.write(() => this.messages.accept(items, now, firstPollAt));
   }
 
   countRejectedIntake(targets: readonly string[]): Promise<void> {
-    return this.messages.countRejected(targets);
+    return this.gate.write(() => this.messages.countRejected(targets));
   }
 
   /**
@@ -103,13 +119,14 @@ export class PostgresStorage implements Storage {
   async claimWork(targets: readonly string[]): Promise<ClaimedWork> {
     if (targets.length === 0) return { messages: [], errorDetails: [] };
     const options = { resume: !this.resumed, takeOver: this.presence.mayTakeOver(), limit: claimBatch };
-    const work: ClaimedWork = { messages: [], errorDetails: [] };
+    const work: ClaimedWork = { messages: this.resumed && this.resyncNeeded ? await this.messages.ownedNotHeld(targets) : [], errorDetails: [] };
+    this.resyncNeeded = false;
     for (;;) {
       const messages = await this.messages.claim(targets, options);
       work.messages.push(...messages);
       if (messages.length < claimBatch) break;
     }
-    work.errorDetails = await this.errorDetails.claim(targets, options);
+    work.errorDetails = await this.errorDetailRows.claim(targets, options);
     this.resumed = true;
     return work;
   }
@@ -123,6 +140,17 @@ export class PostgresStorage implements Storage {
       if (error instanceof WorkLostError) await this.messages.release(outcome.target, outcome.notificationId).catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * One replica per target reports the gauges of shared state (source_up, last success), so a sum
+   * over replicas counts each target once: the reader of an Everlive app; for an Azure hub, which
+   * every replica polls, the owner of its report.
+   */
+  async reportingTargets(targets: readonly SourceTarget[]): Promise<Set<string>> {
+    const resourceOf = (entry: SourceTarget) => (entry.source === sourceLabels.everlive ? everliveResource(entry.target) : `report:${entry.source}:${entry.target}`);
+    const owned = await this.owners.claim(targets.map(resourceOf));
+    return new Set(targets.filter((entry) => owned.has(resourceOf(entry))).map(sourceTargetKey));
   }
 
   getNotification(target: string, notificationId: string): Promise<NotificationRecord | undefined> {
@@ -143,14 +171,31 @@ export class PostgresStorage implements Storage {
 
   async checkHealth(): Promise<void> {
     await this.database.query('SELECT 1').catch(() => undefined);
+    if (this.database.problem === undefined && this.database.takeUncertainty()) await this.resync().catch(() => undefined);
+  }
+
+  /**
+   * After a COMMIT whose answer was lost: the database is right, memory may not be. The totals are
+   * read again (alone, between writes), and the next claim takes up messages this replica owns
+   * without holding them (an intake whose 202 was lost left its IDs owned here but unpolled).
+   */
+  private async resync(): Promise<void> {
+    await this.gate.exclusive(async () => {
+      await this.database.transaction(async (client) => {
+        this.mirror.counters.clear();
+        this.mirror.histograms.clear();
+        await this.totals.loadInto(client, this.mirror);
+      });
+    });
+    this.resyncNeeded = true;
   }
 
   /** A clean stop hands this replica's work back at once (the others need not wait for its lease). */
   async close(): Promise<void> {
     try {
       await this.messages.releaseAll();
-      await this.errorDetails.releaseAll();
-      await this.everlive.releaseAll();
+      await this.errorDetailRows.releaseAll();
+      await this.owners.releaseAll();
     } catch {
       // Unreachable: the lease runs out by itself and the others take over then.
     }
@@ -161,4 +206,22 @@ export class PostgresStorage implements Storage {
 
 function describe(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split('\n')[0]?.slice(0, 300) ?? '';
+}
+
+function gatedEverlive(rows: PostgresEverlive, gate: WriteGate): EverliveStorage {
+  return {
+    claimApp: (target) => rows.claimApp(target),
+    cursor: (target) => rows.cursor(target),
+    cursorForRun: (target, initial, now) => rows.cursorForRun(target, initial, now),
+    seen: (target, ids) => rows.seen(target, ids),
+    recordPage: (change) => gate.write(() => rows.recordPage(change)),
+    prune: (target, before, overlap) => rows.prune(target, before, overlap),
+  };
+}
+
+function gatedErrorDetails(rows: PostgresErrorDetails, gate: WriteGate): ErrorDetailsStorage {
+  return {
+    recordAttempt: (details, state, lastStatus) => rows.recordAttempt(details, state, lastStatus),
+    recordFetched: (details, records, incrementFor, alsoCount) => gate.write(() => rows.recordFetched(details, records, incrementFor, alsoCount)),
+  };
 }

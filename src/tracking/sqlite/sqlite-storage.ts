@@ -3,17 +3,19 @@ import type { PnsErrorRecord } from '../../sources/azure-notification-hubs/pns-f
 import type { CounterIncrement } from '../../metrics/totals.js';
 import { TotalsMirror } from '../counting.js';
 import { GroupCommit } from '../group-commit.js';
-import type {
-  ClaimedWork,
-  ErrorDetailsState,
-  ErrorDetailsStorage,
-  EverlivePageChange,
-  EverliveStorage,
-  IntakeResult,
-  NotificationListQuery,
-  PendingErrorDetails,
-  Storage,
-  StorageProblem,
+import {
+  sourceTargetKey,
+  type SourceTarget,
+  type ClaimedWork,
+  type ErrorDetailsState,
+  type ErrorDetailsStorage,
+  type EverlivePageChange,
+  type EverliveStorage,
+  type IntakeResult,
+  type NotificationListQuery,
+  type PendingErrorDetails,
+  type Storage,
+  type StorageProblem,
 } from '../storage.js';
 import type { NewNotification, NotificationRecord, NotificationSummary, PollOutcome } from '../types.js';
 import { SqliteErrorDetails } from './error-details-store.js';
@@ -107,6 +109,11 @@ export class SqliteStorage implements Storage {
   /** Writes poll answers in one transaction now (tests of the transaction itself). */
   recordPollsNow(outcomes: readonly PollOutcome[]): void {
     this.messages.recordPolls(outcomes);
+  }
+
+  /** One process: it reports every target. */
+  reportingTargets(targets: readonly SourceTarget[]): Promise<Set<string>> {
+    return Promise.resolve(new Set(targets.map(sourceTargetKey)));
   }
 
   getNotification(target: string, notificationId: string): Promise<NotificationRecord | undefined> {
