@@ -117,7 +117,8 @@ describe.skipIf(postgresUnavailable())('PostgreSQL storage, several replicas on 
     // a's answer, computed from its stale copy, is refused whole: nothing counted twice.
     await expect(a.recordPoll(poll('m'))).rejects.toThrow(WorkLostError);
     expect(a.counters.get(outcomes, { target: 'prod', outcome: 'Success' })).toBe(0);
-    await b.recordPoll(poll('m'));
+    // Times converted from the monotonic clock carry fractions of a millisecond.
+    await b.recordPoll(poll('m', { polledAt: 1_000.25, nextPollAt: 2_000.75 }));
     expect(b.counters.get(outcomes, { target: 'prod', outcome: 'Success' })).toBe(5);
     expect(cluster.sql(`SELECT replica_id, value FROM counter_totals WHERE family = '${outcomes}'`, url)).toBe('b|5');
     expect(cluster.sql(`SELECT owner, revision FROM azure_messages WHERE notification_id = 'm'`, url)).toBe('b|2');

@@ -4,6 +4,7 @@ import { mergeIncrements, type TotalsMirror } from '../counting.js';
 import { WorkLostError, type ErrorDetailsState, type ErrorDetailsStorage, type PendingErrorDetails, type StoredPnsError } from '../storage.js';
 import type { PollOutcome } from '../types.js';
 import type { Database, Queryable } from './database.js';
+import { millis } from './messages.js';
 import type { PostgresTotals } from './totals.js';
 
 /**
@@ -26,7 +27,7 @@ export class PostgresErrorDetails implements ErrorDetailsStorage {
     await client.query(
       `INSERT INTO azure_error_details (target, notification_id, uri, state, next_fetch_at, first_seen_at, owner)
        VALUES ($1, $2, $3, 'pending', $4, $5, $6) ON CONFLICT DO NOTHING`,
-      [outcome.target, outcome.notificationId, details.uri, details.fetchAt, outcome.polledAt, this.replicaId],
+      [outcome.target, outcome.notificationId, details.uri, millis(details.fetchAt), millis(outcome.polledAt), this.replicaId],
     );
   }
 
@@ -58,7 +59,7 @@ export class PostgresErrorDetails implements ErrorDetailsStorage {
       `UPDATE azure_error_details SET state = $1, attempts = $2, next_fetch_at = $3, last_status = $4,
          owner = CASE WHEN $1 = 'pending' THEN owner END
        WHERE target = $5 AND notification_id = $6 AND owner = $7`,
-      [state, details.attempts, state === 'pending' ? details.nextPollAt : null, lastStatus, details.target, details.notificationId, this.replicaId],
+      [state, details.attempts, state === 'pending' ? millis(details.nextPollAt) : null, lastStatus, details.target, details.notificationId, this.replicaId],
     );
     if (result.rowCount !== 1) throw lost(details);
   }

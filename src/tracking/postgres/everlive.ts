@@ -2,6 +2,7 @@ import type { CounterIncrement } from '../../metrics/totals.js';
 import { mergeIncrements, type TotalsMirror } from '../counting.js';
 import { WorkLostError, type EverlivePageChange, type EverliveStorage, type FeedbackCounts, type SeenNotification } from '../storage.js';
 import type { Database, Queryable } from './database.js';
+import { millis } from './messages.js';
 import type { PostgresTotals } from './totals.js';
 import type { WorkOwners } from './work-owners.js';
 
@@ -37,7 +38,7 @@ export class PostgresEverlive implements EverliveStorage {
     const modifiedAt = Number(row.modified_at);
     const latestPossible = Math.min(Number(row.updated_at), now);
     if (modifiedAt <= latestPossible) return { cursor: modifiedAt };
-    await this.database.query(`UPDATE everlive_cursors SET modified_at = $1, updated_at = $2 WHERE target = $3 AND modified_at > $1`, [latestPossible, now, target]);
+    await this.database.query(`UPDATE everlive_cursors SET modified_at = $1, updated_at = $2 WHERE target = $3 AND modified_at > $1`, [millis(latestPossible), millis(now), target]);
     return { cursor: latestPossible, movedBackMilliseconds: modifiedAt - latestPossible };
   }
 
@@ -68,7 +69,7 @@ export class PostgresEverlive implements EverliveStorage {
       const applied: CounterIncrement[] = [...change.counterIncrements];
       const newInvalidKeys = new Set<string>();
       for (const item of change.invalidItems) {
-        const inserted = await client.query(`INSERT INTO everlive_invalid_items (target, item_key, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [change.target, item.key, change.now]);
+        const inserted = await client.query(`INSERT INTO everlive_invalid_items (target, item_key, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [change.target, item.key, millis(change.now)]);
         if (inserted.rowCount !== 1) continue;
         applied.push(item.increment);
         newInvalidKeys.add(item.key);
@@ -78,7 +79,7 @@ export class PostgresEverlive implements EverliveStorage {
           `INSERT INTO everlive_notifications (target, notification_id, status, first_seen_at, modified_at)
            SELECT $1, id, status, $2, modified_at FROM unnest($3::text[], $4::text[], $5::bigint[]) AS u(id, status, modified_at)
            ON CONFLICT (target, notification_id) DO UPDATE SET status = excluded.status, modified_at = excluded.modified_at`,
-          [change.target, change.now, change.notifications.map((n) => n.id), change.notifications.map((n) => n.status), change.notifications.map((n) => n.modifiedAt)],
+          [change.target, millis(change.now), change.notifications.map((n) => n.id), change.notifications.map((n) => n.status), change.notifications.map((n) => millis(n.modifiedAt))],
         );
       }
       if (change.feedback.length > 0) {
@@ -110,13 +111,13 @@ export class PostgresEverlive implements EverliveStorage {
     const cursor = await this.cursor(target);
     const bound = cursor === undefined ? before : Math.min(before, cursor - overlap);
     return this.database.transaction(async (client) => {
-      await client.query(`DELETE FROM everlive_invalid_items WHERE target = $1 AND seen_at < $2`, [target, bound]);
+      await client.query(`DELETE FROM everlive_invalid_items WHERE target = $1 AND seen_at < $2`, [target, millis(bound)]);
       await client.query(
         `DELETE FROM everlive_feedback f USING everlive_notifications n
           WHERE f.target = n.target AND f.notification_id = n.notification_id AND n.target = $1 AND n.modified_at < $2`,
-        [target, bound],
+        [target, millis(bound)],
       );
-      const result = await client.query(`DELETE FROM everlive_notifications WHERE target = $1 AND modified_at < $2`, [target, bound]);
+      const result = await client.query(`DELETE FROM everlive_notifications WHERE target = $1 AND modified_at < $2`, [target, millis(bound)]);
       return result.rowCount ?? 0;
     });
   }
@@ -125,7 +126,7 @@ export class PostgresEverlive implements EverliveStorage {
     await client.query(
       `INSERT INTO everlive_cursors (target, modified_at, updated_at) VALUES ($1, $2, $3)
        ON CONFLICT (target) DO UPDATE SET modified_at = GREATEST(everlive_cursors.modified_at, excluded.modified_at), updated_at = excluded.updated_at`,
-      [target, modifiedAt, now],
+      [target, millis(modifiedAt), millis(now)],
     );
   }
 }

@@ -50,7 +50,7 @@ export class PostgresMessages {
          SELECT target, notification_id, state, scheduled, $5, $6, $7
            FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[]) AS u(target, notification_id, state, scheduled)
          ON CONFLICT DO NOTHING RETURNING target, notification_id`,
-        [items.map((item) => item.target), items.map((item) => item.notificationId), items.map(initialState), items.map((item) => item.scheduled === true), now, firstPollAt, this.replicaId],
+        [items.map((item) => item.target), items.map((item) => item.notificationId), items.map(initialState), items.map((item) => item.scheduled === true), millis(now), millis(firstPollAt), this.replicaId],
       );
       const keys = new Set(rows.map((row) => outcomeCountKey(row.target, row.notification_id)));
       const increments = items.map((item) => intakeIncrement(keys.delete(outcomeCountKey(item.target, item.notificationId)) ? 'accepted' : 'duplicate', item.target, 1));
@@ -107,16 +107,16 @@ export class PostgresMessages {
         this.replicaId,
         outcome.state,
         outcome.reportedState ?? null,
-        outcome.nextPollAt,
+        millis(outcome.nextPollAt),
         outcome.attempts,
         outcome.notFoundCount,
         outcome.lastStatus,
-        outcome.polledAt,
-        outcome.firstFoundAt ?? null,
+        millis(outcome.polledAt),
+        millis(outcome.firstFoundAt),
         outcome.enqueueTime ?? null,
         outcome.startTime ?? null,
         outcome.endTime ?? null,
-        outcome.finished?.at ?? null,
+        millis(outcome.finished?.at),
         outcome.finished?.reason ?? null,
         this.revisions.get(key) ?? -1,
       ],
@@ -263,10 +263,10 @@ export class PostgresMessages {
   async pruneFinished(before: number): Promise<number> {
     return this.database.transaction(async (client) => {
       const finished = `SELECT target, notification_id FROM azure_messages WHERE finished_at < $1`;
-      await client.query(`DELETE FROM azure_error_details WHERE (target, notification_id) IN (${finished})`, [before]);
-      await client.query(`DELETE FROM azure_pns_errors WHERE (target, notification_id) IN (${finished})`, [before]);
-      await client.query(`DELETE FROM azure_outcome_counts WHERE (target, notification_id) IN (${finished})`, [before]);
-      const result = await client.query(`DELETE FROM azure_messages WHERE finished_at < $1`, [before]);
+      await client.query(`DELETE FROM azure_error_details WHERE (target, notification_id) IN (${finished})`, [millis(before)]);
+      await client.query(`DELETE FROM azure_pns_errors WHERE (target, notification_id) IN (${finished})`, [millis(before)]);
+      await client.query(`DELETE FROM azure_outcome_counts WHERE (target, notification_id) IN (${finished})`, [millis(before)]);
+      const result = await client.query(`DELETE FROM azure_messages WHERE finished_at < $1`, [millis(before)]);
       return result.rowCount ?? 0;
     });
   }
@@ -275,6 +275,14 @@ export class PostgresMessages {
   get held(): number {
     return this.revisions.size;
   }
+}
+
+/**
+ * Times go in bigint columns as whole milliseconds: a time converted from the monotonic clock has a
+ * fraction, which SQLite's INTEGER takes and PostgreSQL's bigint refuses.
+ */
+export function millis(time: number | null | undefined): number | null {
+  return time === null || time === undefined ? null : Math.round(time);
 }
 
 function initialState(item: NewNotification): TrackedState {
