@@ -1,17 +1,21 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfigFile } from './config/load.js';
+import { ConfigError, loadConfigFile, type ExporterConfig } from './config/load.js';
 import { startExporter } from './exporter.js';
-import { createLogger } from './logging/logger.js';
+import { createLogger, type Logger } from './logging/logger.js';
 import { StoreError } from './tracking/storage.js';
 import { version } from './version.js';
 import { waitForSignal } from './wait-for-signal.js';
 
 const usage = `Usage: push-notification-exporter --config FILE [--check-config] [--log-level LEVEL]
        push-notification-exporter --demo [--listen HOST:PORT] [--data-dir DIR]
+       push-notification-exporter --config FILE --migrate-state FROM_SQLITE
 
   --config FILE      YAML configuration file (see README.md "Configuration")
   --check-config     validate the configuration and exit (0 = valid)
+  --migrate-state FROM_SQLITE
+                     copy a SQLite state file into the (empty) PostgreSQL database of the
+                     config's storage.postgres, counters under its replicaId, then exit
   --demo             run on the built-in simulators with generated traffic
   --listen HOST:PORT with --demo: where to serve (default 127.0.0.1:10130)
   --data-dir DIR     with --demo: the demo's state folder (default ./data/demo)
@@ -27,6 +31,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string' },
         'check-config': { type: 'boolean', default: false },
+        'migrate-state': { type: 'string' },
         demo: { type: 'boolean', default: false },
         listen: { type: 'string' },
         'data-dir': { type: 'string' },
@@ -80,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const logger = createLogger({ level: args['log-level'] });
+  if (args['migrate-state'] !== undefined) return migrateState(args['migrate-state'], config, logger);
   let exporter;
   try {
     exporter = await startExporter({ config, logger });
@@ -103,6 +109,23 @@ async function main(argv: string[]): Promise<number> {
   }
   logger.info('stopped');
   return 0;
+}
+
+/** `--migrate-state FROM_SQLITE`: SQLite → PostgreSQL, with the exporter stopped (README "High availability"). */
+async function migrateState(from: string, config: ExporterConfig, logger: Logger): Promise<number> {
+  if (!config.storage.postgres) {
+    logger.fatal({ from }, '--migrate-state needs storage.postgres in the config: the database to migrate into');
+    return 2;
+  }
+  const { migrateSqliteToPostgres } = await import('./tracking/migrate-state.js');
+  try {
+    const summary = await migrateSqliteToPostgres(from, config.storage.postgres);
+    logger.info({ from, replicaId: summary.replicaId, rows: summary.rows }, 'state migrated to PostgreSQL');
+    return 0;
+  } catch (error) {
+    logger.fatal({ from, error: firstLines(error instanceof Error ? error.message : String(error), 6) }, 'cannot migrate the state');
+    return 1;
+  }
 }
 
 /** An integrity-check report can run to hundreds of lines: keep the start, say how much was left out. */

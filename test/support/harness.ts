@@ -177,6 +177,12 @@ export class Harness {
     return parsePrometheusText(await this.scrapeText());
   }
 
+  /** From the next startExporter() on, runs on this PostgreSQL database (after a migration). */
+  usePostgres(postgresUrl: string, replicaId: string): void {
+    this.options.postgresUrl = postgresUrl;
+    this.options.replicaId = replicaId;
+  }
+
   /** Runs SQL on the state storage, whichever the backend (a statement both dialects read alike). */
   async runSql(statement: string): Promise<void> {
     if (this.options.postgresUrl) {
