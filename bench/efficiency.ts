@@ -158,7 +158,7 @@ phaseMain(async (argument: EfficiencyArgument): Promise<EfficiencyResult> => {
     let finished = 0;
     const stateMix: Record<string, number> = {};
     for (const message of sent) {
-      const record = exporter.store.getNotification('bench', message.id);
+      const record = await exporter.store.getNotification('bench', message.id);
       const doneAt = terminalAt(message.plan, message.createdAt);
       stateMix[message.plan.finalState] = (stateMix[message.plan.finalState] ?? 0) + 1;
       if (record?.finishReason === 'terminal' && record.finishedAt && doneAt !== undefined) {

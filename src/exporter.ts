@@ -22,8 +22,8 @@ import type { TrustOptions } from './sources/azure-monitor/credential.js';
 import { azureMonitorSource, type AzureMonitorSource } from './sources/azure-monitor/source.js';
 import { everliveSource } from './sources/everlive/source.js';
 import type { Source, SourceContext } from './sources/source.js';
-import { refuseSilentReset } from './tracking/state-file-guard.js';
-import { TrackingStore } from './tracking/store.js';
+import { openStorage } from './tracking/open-storage.js';
+import { sourceTargetKey, type Storage } from './tracking/storage.js';
 import { systemClock, type Clock } from './time/clock.js';
 import { version } from './version.js';
 
@@ -49,7 +49,7 @@ export interface RunningExporter {
   /** The address actually bound, as host:port (`0.0.0.0:10130`, `[::]:10130`, `127.0.0.1:41873`). */
   address: string;
   port: number;
-  store: TrackingStore;
+  store: Storage;
   metrics: ExporterMetrics;
   pollers: ReadonlyMap<string, HubPoller>;
   everlivePollers: readonly EverlivePoller[];
@@ -67,22 +67,26 @@ const pruneIntervalMilliseconds = 60 * 60_000;
 /** How often the state file is checked to still be the one open (intake also checks before each 202). */
 const storageCheckIntervalMilliseconds = 5_000;
 const everliveMinimumRetention = 30 * 86_400_000;
+/** How often work left by a replica that stopped is looked for (its lease is 30 s). */
+const claimIntervalMilliseconds = 5_000;
 
 /** Opens the store, resumes tracking, starts the poll loops and the HTTP server. */
 export async function startExporter(options: ExporterOptions): Promise<RunningExporter> {
   const { config, logger } = options;
   const clock = options.clock ?? systemClock;
-  refuseSilentReset(config.storage.path);
-  const store = TrackingStore.open(config.storage.path, histogramBounds);
+  const store = await openStorage(config.storage, histogramBounds, logger);
   const definitions = {
     azureNotificationHubs: azureNotificationHubsSource({ createClient: options.createClient }),
     everlive: everliveSource({ startSchedules: options.startEverlive }),
     azureMonitor: azureMonitorSource({ trust: options.azureMonitorTrust }),
   };
   const azureTargets = definitions.azureNotificationHubs.targets(config);
+  const allTargets = Object.values(definitions).flatMap((definition) => definition.targets(config));
+  // Targets whose gauges of shared state this process exports: all of them, unless several replicas share the storage.
+  let reporting = new Set<string>();
   const metrics = createExporterMetrics({
     store,
-    targets: Object.values(definitions).flatMap((definition) => definition.targets(config)),
+    targets: allTargets,
     azureTargets,
     // Read at scrape time only, once the sources exist.
     trackedMessages: () => azure.trackedCounts(),
@@ -90,18 +94,34 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     terminalStates: [...terminalStates],
     version,
     processMetrics: options.processMetrics,
+    reportsSharedState: (labels) => reporting.has(sourceTargetKey(labels)),
   });
-  const context: SourceContext = { config, store, metrics, clock, logger, random: options.random };
+  // The guard is made below; the workers only ask it once running.
+  const storageAvailable = () => storageGuard.verify() === undefined;
+  const context: SourceContext = { config, store, metrics, clock, logger, random: options.random, storageAvailable };
   const azure = definitions.azureNotificationHubs.create(context);
   const everlive = definitions.everlive.create(context);
   const azureMonitor = definitions.azureMonitor.create(context);
   const sources: Source[] = [azure, everlive, azureMonitor];
 
+  const takeWork = async () => {
+    reporting = await store.reportingTargets(allTargets);
+    return azure.claimWork();
+  };
+  const resumed = await takeWork().catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
+  if (resumed.orphans > 0) {
+    logger.warn({ messages: resumed.orphans }, 'state file tracks messages for targets no longer configured; they are kept but not polled');
+  }
+  logger.info({ messages: resumed.messages - resumed.orphans, targets: azure.pollers.size, storage: store.backend }, 'resumed tracking');
+
   let ready = false;
   let stopping = false;
   const stopWorkers = () => Promise.all(sources.map((source) => source.stop()));
   const storageGuard = new StorageGuard({
-    check: () => store.storageProblem(),
+    storage: store,
     clock,
     logger,
     intervalMilliseconds: storageCheckIntervalMilliseconds,
@@ -135,7 +155,7 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     exporterServer.stopWatching();
     // Nothing has started yet: release the state file (and its lock) so a restart can take it.
     await Promise.all(sources.map((source) => source.close()));
-    store.close();
+    await store.close();
     throw new Error(`cannot listen on ${config.server.listen.host}:${config.server.listen.port}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
   server.keepAliveTimeout = 65_000;
@@ -149,20 +169,39 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   storageGuard.start();
   ready = true;
 
-  const prune = () => {
+  // Work left by replicas that stopped (a backend of one process has none): taken up as it appears.
+  // On real time, not the injected clock: leases run on the database's clock.
+  let claiming: Promise<unknown> | undefined;
+  const claimTimer = setInterval(() => {
+    if (claiming || stopping || !storageAvailable()) return;
+    claiming = takeWork()
+      .then(({ messages }) => {
+        if (messages > 0) logger.info({ messages }, 'took over tracking from a replica that stopped');
+      })
+      .catch((error: unknown) => logger.warn({ error: String(error) }, 'cannot look for work left by other replicas'))
+      .finally(() => {
+        claiming = undefined;
+      });
+  }, claimIntervalMilliseconds);
+  claimTimer.unref();
+
+  const prune = async () => {
     try {
-      const removed = store.pruneFinished(clock.now() - config.storage.finishedRetentionMilliseconds);
+      const removed = await store.pruneFinished(clock.now() - config.storage.finishedRetentionMilliseconds);
       // Everlive notifications are forgotten only long after their last change: one modified after
       // being forgotten would count as new.
       const everliveBefore = clock.now() - Math.max(config.storage.finishedRetentionMilliseconds, everliveMinimumRetention);
-      const forgotten = config.everlive.reduce((total, app) => total + store.everlive.prune(app.name, everliveBefore, app.overlapMilliseconds), 0);
+      let forgotten = 0;
+      for (const app of config.everlive) forgotten += await store.everlive.prune(app.name, everliveBefore, app.overlapMilliseconds);
       if (removed > 0 || forgotten > 0) logger.info({ removed, forgotten }, 'pruned finished messages');
     } catch (error) {
       logger.error({ error: String(error) }, 'cannot prune finished messages');
     }
   };
-  prune();
-  const pruneTimer = setInterval(prune, pruneIntervalMilliseconds);
+  let pruning = prune();
+  const pruneTimer = setInterval(() => {
+    pruning = prune();
+  }, pruneIntervalMilliseconds);
   pruneTimer.unref();
 
   return {
@@ -177,12 +216,14 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
     whenIdle: async () => {
       await Promise.all(sources.map((source) => source.whenIdle()));
     },
-    storageProblem: () => storageGuard.problem,
+    storageProblem: () => storageGuard.problem?.message,
     reloadWebConfig: () => exporterServer.reloadWebConfig(),
     stop: async () => {
       if (stopping) return;
       stopping = true;
       clearInterval(pruneTimer);
+      clearInterval(claimTimer);
+      await claiming;
       storageGuard.stop();
       exporterServer.stopWatching();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -191,7 +232,8 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
       await Promise.all(sources.map((source) => source.close()));
       server.closeAllConnections();
       await closed;
-      store.close();
+      await pruning;
+      await store.close();
     },
   };
 }

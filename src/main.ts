@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import { parseCommandLine, type Command, type ConfigOverrides } from './cli/arguments.js';
-import { ConfigError, loadConfigFile, type LoadOptions } from './config/load.js';
+import { ConfigError, loadConfigFile, type ExporterConfig, type LoadOptions } from './config/load.js';
 import { startExporter } from './exporter.js';
-import { createLogger } from './logging/logger.js';
-import { StoreError } from './tracking/store.js';
+import { createLogger, type Logger } from './logging/logger.js';
+import { StoreError } from './tracking/storage.js';
 import { version } from './version.js';
 import { waitForSignal } from './wait-for-signal.js';
 
@@ -30,11 +30,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'check':
     case 'run':
+    case 'migrate':
       return runWithConfig(command);
   }
 }
 
-async function runWithConfig(command: Extract<Command, { kind: 'check' | 'run' }>): Promise<number> {
+async function runWithConfig(command: Extract<Command, { kind: 'check' | 'run' | 'migrate' }>): Promise<number> {
   let config;
   try {
     config = loadConfigFile(command.configFile, { overrides: overridesOf(command.overrides) });
@@ -54,6 +55,7 @@ async function runWithConfig(command: Extract<Command, { kind: 'check' | 'run' }
   }
 
   const logger = createLogger(command.logging);
+  if (command.kind === 'migrate') return migrateState(command.from, config, logger);
   let exporter;
   try {
     exporter = await startExporter({ config, logger });
@@ -84,6 +86,23 @@ function overridesOf(overrides: ConfigOverrides): LoadOptions['overrides'] {
     listen: overrides.listen === undefined ? undefined : { value: overrides.listen, source: '--web.listen-address' },
     webConfigFile: overrides.webConfigFile === undefined ? undefined : { value: overrides.webConfigFile, source: '--web.config.file' },
   };
+}
+
+/** `--migrate-state FROM_SQLITE`: SQLite → PostgreSQL, with the exporter stopped (README "High availability"). */
+async function migrateState(from: string, config: ExporterConfig, logger: Logger): Promise<number> {
+  if (!config.storage.postgres) {
+    logger.fatal({ from }, '--migrate-state needs storage.postgres in the config: the database to migrate into');
+    return 2;
+  }
+  const { migrateSqliteToPostgres } = await import('./tracking/migrate-state.js');
+  try {
+    const summary = await migrateSqliteToPostgres(from, config.storage.postgres);
+    logger.info({ from, replicaId: summary.replicaId, rows: summary.rows }, 'state migrated to PostgreSQL');
+    return 0;
+  } catch (error) {
+    logger.fatal({ from, error: firstLines(error instanceof Error ? error.message : String(error), 6) }, 'cannot migrate the state');
+    return 1;
+  }
 }
 
 /** An integrity-check report can run to hundreds of lines: keep the start, say how much was left out. */

@@ -15,6 +15,7 @@ export type Command =
   | { kind: 'usage-error'; message: string }
   | { kind: 'check'; configFile: string; overrides: ConfigOverrides; logging: LoggingChoice }
   | { kind: 'run'; configFile: string; overrides: ConfigOverrides; logging: LoggingChoice }
+  | { kind: 'migrate'; configFile: string; from: string; overrides: ConfigOverrides; logging: LoggingChoice }
   | { kind: 'demo'; listen?: string; dataDirectory?: string; logging: LoggingChoice }
   | { kind: 'simulate'; listen?: string; writeConfig?: string; exporterAddress?: string; logging: LoggingChoice };
 
@@ -48,6 +49,11 @@ export const exporterFlags: readonly FlagSpec[] = [
   { name: 'web.config.file', value: 'FILE', help: 'TLS and basic auth, in the exporter-toolkit web config format. Overrides server.webConfigFile. Default: none.' },
   { name: 'log.level', aliases: ['log-level'], value: 'LEVEL', help: `Only log messages at this level or above: ${logLevels.join(', ')}. Default: $LOG_LEVEL, else info.` },
   { name: 'log.format', value: 'FORMAT', help: 'Log line format on stderr: json or logfmt. Default: $LOG_FORMAT, else json.' },
+  {
+    name: 'migrate-state',
+    value: 'FROM_SQLITE',
+    help: "Copy a SQLite state file into the empty PostgreSQL database of the config's storage.postgres (counter totals under its replicaId, tracked messages, cursors), then exit. Run with the exporter stopped.",
+  },
   { name: 'demo', help: 'Run on the built-in simulators with generated traffic (fresh demo state every run). Not with --config.file.' },
   { name: 'data-dir', value: 'DIR', help: "With --demo: the folder of the demo's own state file. Default: ./data/demo." },
 ];
@@ -74,6 +80,7 @@ export function usage(): string {
     'Usage:',
     '  push-notification-exporter --config.file FILE [flags]            run the exporter',
     '  push-notification-exporter --config.check --config.file FILE     check a configuration and exit',
+    '  push-notification-exporter --config.file FILE --migrate-state FROM_SQLITE   SQLite → PostgreSQL',
     '  push-notification-exporter --demo [--web.listen-address HOST:PORT] [--data-dir DIR]',
     '  push-notification-exporter simulate [--listen HOST:PORT] [--write-config FILE]',
     '',
@@ -137,13 +144,18 @@ export function parseCommandLine(argv: readonly string[], environment: NodeJS.Pr
   if (listenProblem) return { kind: 'usage-error', message: listenProblem };
   const configFile = text(flag('config.file'));
   if (flag('demo') === true) {
-    const refused = ['config.file', 'config.check', 'web.config.file'].find((name) => flag(name) !== undefined);
+    const refused = ['config.file', 'config.check', 'web.config.file', 'migrate-state'].find((name) => flag(name) !== undefined);
     if (refused) return { kind: 'usage-error', message: `--demo runs on its own built-in configuration: it does not take ${spelt(refused)}` };
     return { kind: 'demo', listen, dataDirectory: text(flag('data-dir')), logging };
   }
   if (flag('data-dir') !== undefined) return { kind: 'usage-error', message: '--data-dir goes with --demo; with --config.file, set storage.path' };
   if (configFile === undefined) return { kind: 'usage-error', message: '--config.file FILE is required (or --demo, or simulate, to try it on the simulators)' };
   const overrides: ConfigOverrides = { listen, webConfigFile: text(flag('web.config.file')) };
+  const from = text(flag('migrate-state'));
+  if (from !== undefined) {
+    if (flag('config.check') === true) return { kind: 'usage-error', message: `${spelt('migrate-state')} and ${spelt('config.check')} do not go together: check first, then migrate` };
+    return { kind: 'migrate', configFile, from, overrides, logging };
+  }
   return { kind: flag('config.check') === true ? 'check' : 'run', configFile, overrides, logging };
 }
 

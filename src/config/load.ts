@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { parseDocument, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import {
@@ -10,7 +11,7 @@ import type { RateLimitSettings } from '../server/rate-limit.js';
 import { loadWebConfig, WebConfigError, type WebConfig } from '../server/web-config.js';
 import { parseDuration } from '../time/duration.js';
 import { formatPath, interpolateEnvironment, isRecord, readFileSecrets, withOrigin } from './references.js';
-import { configSchema, type RawConfig } from './schema.js';
+import { configSchema, replicaIdSchema, type RawConfig } from './schema.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -74,6 +75,20 @@ export interface AzureMonitorTarget {
   requestTimeoutMilliseconds: number;
 }
 
+export interface PostgresStorageConfig {
+  connectionString: string;
+  /** This process's name in the database ([A-Za-z0-9_.-]{1,64}): its counters are kept under it. */
+  replicaId: string;
+  poolSize: number;
+}
+
+/** Exactly one backend: `postgres` when given, else the SQLite file at `path`. */
+export interface StorageConfig {
+  path: string;
+  postgres?: PostgresStorageConfig;
+  finishedRetentionMilliseconds: number;
+}
+
 export interface ExporterConfig {
   server: {
     listen: ListenAddress;
@@ -83,7 +98,7 @@ export interface ExporterConfig {
     web?: WebConfig;
     intakeRateLimit: RateLimitSettings;
   };
-  storage: { path: string; finishedRetentionMilliseconds: number };
+  storage: StorageConfig;
   azureNotificationHubs: AzureNotificationHubTarget[];
   everlive: EverliveTarget[];
   azureMonitor: AzureMonitorTarget[];
@@ -251,6 +266,7 @@ function resolveConfig(raw: RawConfig, readFile: ((path: string) => string) | un
     };
   });
 
+  const postgres = resolvePostgres(raw.storage.postgres, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     server: {
@@ -261,7 +277,8 @@ function resolveConfig(raw: RawConfig, readFile: ((path: string) => string) | un
       intakeRateLimit: { requestsPerSecond: raw.server.intakeRateLimit.requestsPerSecond, burst: raw.server.intakeRateLimit.burst },
     },
     storage: {
-      path: raw.storage.path,
+      path: raw.storage.path ?? defaultStatePath,
+      postgres,
       finishedRetentionMilliseconds: parseDuration(raw.storage.finishedRetention) as number,
     },
     azureNotificationHubs,
@@ -296,4 +313,16 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
     current = (current as Record<PropertyKey, unknown>)[part];
   }
   return current;
+}
+
+const defaultStatePath = './data/state.db';
+
+/** The replica ID defaults to the host name (the pod name on Kubernetes), which must then fit the rule too. */
+function resolvePostgres(raw: RawConfig['storage']['postgres'], problems: string[]): PostgresStorageConfig | undefined {
+  if (!raw) return undefined;
+  const replicaId = raw.replicaId ?? hostname();
+  if (!replicaIdSchema.safeParse(replicaId).success) {
+    problems.push(`storage.postgres.replicaId: not set, and the host name ${JSON.stringify(replicaId.slice(0, 80))} is not 1-64 characters of A-Z a-z 0-9 _ . -: set replicaId`);
+  }
+  return { connectionString: raw.connectionString, replicaId, poolSize: raw.poolSize };
 }

@@ -52,6 +52,10 @@ export function readFileSecrets(config: unknown, readFile: (path: string) => str
   if (!isRecord(config)) return config;
   const result: Record<string, unknown> = { ...config };
   for (const [section, keys] of Object.entries(fileCapableKeys)) {
+    if (section.includes('.')) {
+      resolveNestedFileKeys(result, section.split('.'), keys, readFile, problems, origins);
+      continue;
+    }
     const value = result[section];
     if (Array.isArray(value)) {
       result[section] = value.map((item, index) => resolveFileKeys(item, keys, [section, index], readFile, problems, origins));
@@ -60,6 +64,21 @@ export function readFileSecrets(config: unknown, readFile: (path: string) => str
     }
   }
   return result;
+}
+
+/** `storage.postgres`: the same, one level down. */
+function resolveNestedFileKeys(
+  config: Record<string, unknown>,
+  [section, subsection]: string[],
+  keys: readonly string[],
+  readFile: (path: string) => string,
+  problems: string[],
+  origins: Origins,
+): void {
+  const outer = config[section as string];
+  if (!isRecord(outer) || !isRecord(outer[subsection as string])) return;
+  const inner = resolveFileKeys(outer[subsection as string], keys, [section as string, subsection as string], readFile, problems, origins);
+  config[section as string] = { ...outer, [subsection as string]: inner };
 }
 
 function resolveFileKeys(

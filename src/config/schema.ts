@@ -12,6 +12,9 @@ const targetName = z
   .string()
   .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -');
 
+/** The replica's name in the database: its counter totals are kept under it. */
+export const replicaIdSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -');
+
 const durationExamples = 'examples: 500ms, 10s, 30m, 2h, 7d';
 
 /** A bare number (`maxAge: 120`) could mean seconds or minutes: say that a unit is needed, with that number. */
@@ -167,8 +170,22 @@ export const configSchema = z.strictObject({
     .prefault({}),
   storage: z
     .strictObject({
-      path: z.string().min(1).default('./data/state.db'),
+      /** SQLite state file (the default backend); the default path applies when `postgres` is absent. */
+      path: z.string().min(1).optional(),
+      /** Several replicas on one PostgreSQL database (high availability): see README "High availability". */
+      postgres: z
+        .strictObject({
+          /** libpq connection URI or key=value string, TLS options (sslmode, sslrootcert, …) included. */
+          connectionString: z.string().min(1, 'must not be empty'),
+          /** Default: the host name (the pod name on Kubernetes). Unique per running process. */
+          replicaId: replicaIdSchema.optional(),
+          poolSize: z.number().int().min(2).max(100).default(10),
+        })
+        .optional(),
       finishedRetention: duration.default('7d'),
+    })
+    .refine((storage) => storage.path === undefined || storage.postgres === undefined, {
+      message: 'give exactly one of path (SQLite) and postgres (PostgreSQL)',
     })
     .prefault({}),
   azureNotificationHubs: z.array(azureNotificationHubSchema).default([]),
@@ -180,11 +197,13 @@ export type RawConfig = z.infer<typeof configSchema>;
 
 /**
  * Keys that may instead be given as `<key>File: /path` to read a secret (or any string) from a file.
- * Listed per section so a future key that really ends in "File" is not mistaken for one.
+ * Listed per section (a dotted name for a nested one) so a future key that really ends in "File" is
+ * not mistaken for one.
  */
 export const fileCapableKeys = {
   server: ['listen', 'apiTokens'],
   storage: ['path', 'finishedRetention'],
+  'storage.postgres': ['connectionString', 'replicaId'],
   azureNotificationHubs: ['name', 'connectionString', 'hub', 'endpoint', 'apiVersion', 'notFoundDeadline', 'maxAge', 'scheduledMaxAge', 'requestTimeout'],
   everlive: ['name', 'endpoint', 'appId', 'masterKey', 'schedule', 'overlap', 'initialLookback', 'requestTimeout', 'logsPath', 'reasonField'],
   azureMonitor: ['name', 'resourceId', 'tenantId', 'clientId', 'clientSecret', 'endpoint', 'authorityHost', 'interval', 'settleDelay', 'initialLookback', 'requestTimeout'],

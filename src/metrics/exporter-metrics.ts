@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
-import type { TrackingStore } from '../tracking/store.js';
+import type { Storage } from '../tracking/storage.js';
 import { durableCounter, durableHistogram } from './durable-metric.js';
 import { ExemplarStore } from './exemplars.js';
 import { metricNames } from './names.js';
@@ -16,7 +16,7 @@ export interface TrackedCount extends SourceTarget {
 }
 
 export interface ExporterMetricsOptions {
-  store: TrackingStore;
+  store: Storage;
   /** Every configured target; only their series are shown. */
   targets: readonly SourceTarget[];
   /** Targets whose Azure-only series (tracked, expired, terminal states) are seeded with 0. */
@@ -28,6 +28,17 @@ export interface ExporterMetricsOptions {
   terminalStates: readonly string[];
   version: string;
   processMetrics?: boolean;
+  /**
+   * Whether this process exports the gauges of shared state (source_up, last success) of a target.
+   * With several replicas on one database one replica per target does, so `sum()` over instances
+   * counts each target once (see README "High availability"). Default: every target.
+   */
+  reportsSharedState?: (labels: SourceTarget) => boolean;
+}
+
+/** What SourceHealth sets; shown on scrape only where this process reports the target. */
+export interface SharedStateGauge {
+  set(labels: SourceTarget, value: number): void;
 }
 
 export interface ExporterMetrics {
@@ -36,10 +47,10 @@ export interface ExporterMetrics {
   exemplars: ExemplarStore;
   upstreamRequests: Counter<'source' | 'target' | 'operation' | 'code'>;
   upstreamRequestDuration: Histogram<'source' | 'target' | 'operation'>;
-  sourceUp: Gauge<'source' | 'target'>;
-  sourceLastSuccess: Gauge<'source' | 'target'>;
+  sourceUp: SharedStateGauge;
+  sourceLastSuccess: SharedStateGauge;
   /** Azure Monitor's scheduled.pending: notifications scheduled and not sent yet, newest minute. */
-  hubScheduledPending: Gauge<'source' | 'target'>;
+  hubScheduledPending: SharedStateGauge;
 }
 
 /** Hub-wide Azure Monitor counts: families of their own, never added into outcomes_total. */
@@ -157,23 +168,19 @@ export function createExporterMetrics(options: ExporterMetricsOptions): Exporter
     },
   });
 
-  const sourceUp = new Gauge({
+  const reports = options.reportsSharedState ?? (() => true);
+  const sourceUp = sharedStateGauge(registry, reports, {
     name: metricNames.sourceUp,
     help: 'Whether the last request to this upstream got a valid answer (1) or not (0); a 404 "telemetry not ready" is valid.',
-    labelNames: ['source', 'target'] as const,
-    registers: [registry],
   });
-  const sourceLastSuccess = new Gauge({
+  const sourceLastSuccess = sharedStateGauge(registry, reports, {
     name: metricNames.sourceLastSuccess,
     help: 'Unix time of the last upstream request that got a valid answer.',
-    labelNames: ['source', 'target'] as const,
-    registers: [registry],
   });
-  const hubScheduledPending = new Gauge({
+  // A level of the hub, not of this process: shown by the replica that reads the hub's metrics.
+  const hubScheduledPending = sharedStateGauge(registry, reports, {
     name: metricNames.hubScheduledPending,
     help: `Scheduled notifications not sent yet (Azure Monitor scheduled.pending), its newest minute. ${polledNote}`,
-    labelNames: ['source', 'target'] as const,
-    registers: [registry],
   });
   const upstreamRequests = new Counter({
     name: metricNames.upstreamRequests,
@@ -203,4 +210,21 @@ export function createExporterMetrics(options: ExporterMetricsOptions): Exporter
     for (const name of droppedDefaultMetrics) registry.removeSingleMetric(name);
   }
   return { registry, exemplars: new ExemplarStore(), upstreamRequests, upstreamRequestDuration, sourceUp, sourceLastSuccess, hubScheduledPending };
+}
+
+/** A gauge per target whose series this process shows only while it reports the target. */
+function sharedStateGauge(registry: Registry, reports: (labels: SourceTarget) => boolean, definition: { name: string; help: string }): SharedStateGauge {
+  const values = new Map<string, { labels: SourceTarget; value: number }>();
+  new Gauge({
+    ...definition,
+    labelNames: ['source', 'target'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { labels, value } of values.values()) if (reports(labels)) this.set({ source: labels.source, target: labels.target }, value);
+    },
+  });
+  return {
+    set: (labels, value) => values.set(`${labels.source}\u0000${labels.target}`, { labels: { source: labels.source, target: labels.target }, value }),
+  };
 }

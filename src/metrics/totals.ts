@@ -45,6 +45,11 @@ export function parseLabelKey(key: string): LabelSet {
 export class CounterTotals {
   private readonly families = new Map<string, Map<string, CounterSeries>>();
 
+  /** Forgets every series (before the store loads the durable totals again). */
+  clear(): void {
+    this.families.clear();
+  }
+
   add(family: string, labels: LabelSet, value: number): void {
     let series = this.families.get(family);
     if (!series) this.families.set(family, (series = new Map<string, CounterSeries>()));
@@ -67,6 +72,10 @@ export class HistogramTotals {
   private readonly families = new Map<string, Map<string, HistogramSeries>>();
 
   constructor(private readonly boundsByFamily: ReadonlyMap<string, readonly number[]>) {}
+
+  clear(): void {
+    this.families.clear();
+  }
 
   bounds(family: string): readonly number[] {
     const bounds = this.boundsByFamily.get(family);

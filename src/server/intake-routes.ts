@@ -1,17 +1,17 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { AzureNotificationHubTarget } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
-import type { TrackingStore } from '../tracking/store.js';
+import type { Storage, StorageProblem } from '../tracking/storage.js';
 import type { TrackedMessage } from '../tracking/types.js';
 import { validateIntake } from './intake-validation.js';
 
 export interface IntakeDependencies {
-  store: TrackingStore;
+  store: Storage;
   targets: readonly AzureNotificationHubTarget[];
   /** Hands newly stored messages to their hub's poll loop. */
   track: (messages: TrackedMessage[]) => void;
-  /** Why the store cannot keep what it is given any more (its file was deleted or replaced), if so. */
-  storageProblem: () => string | undefined;
+  /** Why the storage cannot keep what it is given now (its file was deleted or replaced, its database is unreachable), if so. */
+  storageProblem: () => StorageProblem | undefined;
   now: () => number;
   firstPollDelayMilliseconds: number;
   maxRequestBodyBytes: number;
@@ -27,7 +27,7 @@ export function intakeRoutes(dependencies: IntakeDependencies): Router {
     '/notifications',
     (request, response, next) => {
       if (!request.is('application/json')) {
-        countRejected(dependencies, ['']);
+        void countRejected(dependencies, ['']);
         response.status(415).json({ error: 'Content-Type must be application/json' });
         return;
       }
@@ -37,10 +37,10 @@ export function intakeRoutes(dependencies: IntakeDependencies): Router {
     (request, response) => accept(request, response, dependencies),
   );
 
-  router.get('/notifications/:target/:notificationId', (request, response) => {
+  router.get('/notifications/:target/:notificationId', async (request, response) => {
     const target = request.params.target;
     const notificationId = request.params.notificationId;
-    const record = dependencies.store.getNotification(target, notificationId);
+    const record = await dependencies.store.getNotification(target, notificationId);
     if (!record) {
       response.status(404).json({ error: 'no such notification is tracked or recently finished' });
       return;
@@ -56,36 +56,38 @@ export function intakeRoutes(dependencies: IntakeDependencies): Router {
   // Bodies the JSON parser refused (malformed, too large) are rejected items too, of no known
   // target; the app's error handler then answers.
   router.use((error: unknown, request: Request, _response: Response, next: NextFunction) => {
-    if (request.method === 'POST') countRejected(dependencies, ['']);
+    if (request.method === 'POST') void countRejected(dependencies, ['']);
     next(error);
   });
   return router;
 }
 
-function accept(request: Request, response: Response, dependencies: IntakeDependencies): void {
+async function accept(request: Request, response: Response, dependencies: IntakeDependencies): Promise<void> {
   const validation = validateIntake(request.body, dependencies.targets);
   if (!validation.ok) {
-    countRejected(dependencies, validation.rejectedTargets);
+    await countRejected(dependencies, validation.rejectedTargets);
     response.status(400).json({ error: validation.error, items: validation.items });
     return;
   }
-  if (dependencies.storageProblem() !== undefined) {
-    response.status(503).json({ error: storageLostError });
+  const before = dependencies.storageProblem();
+  if (before !== undefined) {
+    response.status(503).json({ error: storageProblemError(before) });
     return;
   }
   const now = dependencies.now();
   let result;
   try {
     // 202 is sent only after this transaction has committed: an acknowledged ID survives any crash.
-    result = dependencies.store.acceptNotifications(validation.items, now, now + dependencies.firstPollDelayMilliseconds);
+    result = await dependencies.store.acceptNotifications(validation.items, now, now + dependencies.firstPollDelayMilliseconds);
   } catch (error) {
     dependencies.logger.error({ error: String(error), items: validation.items.length }, 'cannot store notifications');
     response.status(503).json({ error: 'the notifications could not be stored; nothing was stored, try again' });
     return;
   }
   // Committed, but to the file that is still at the configured path? Only then is it durable.
-  if (dependencies.storageProblem() !== undefined) {
-    response.status(503).json({ error: storageLostError });
+  const after = dependencies.storageProblem();
+  if (after?.lasting) {
+    response.status(503).json({ error: storageProblemError(after) });
     return;
   }
   dependencies.track(result.accepted);
@@ -94,12 +96,17 @@ function accept(request: Request, response: Response, dependencies: IntakeDepend
 
 const storageLostError =
   'the state file was deleted or replaced while the exporter was running: nothing can be stored durably until it is restarted; send these again later';
+const storageUnavailableError = 'the state storage cannot be reached just now: nothing was stored; send these again shortly';
+
+function storageProblemError(problem: StorageProblem): string {
+  return problem.lasting ? storageLostError : storageUnavailableError;
+}
 
 const listParameters = new Set(['target', 'state', 'limit', 'cursor']);
 const listableStates = new Set(['Pending', 'Enqueued', 'Processing', 'Scheduled', 'Unknown', 'Completed', 'Abandoned', 'NoTargetFound', 'Canceled']);
 
 /** GET /notifications?target=&state=&limit=&cursor=: recent messages, newest first, a page at a time. */
-function list(request: Request, response: Response, dependencies: IntakeDependencies): void {
+async function list(request: Request, response: Response, dependencies: IntakeDependencies): Promise<void> {
   const query = request.query as Record<string, unknown>;
   const single = (name: string): string | undefined => (typeof query[name] === 'string' ? query[name] : undefined);
   const target = single('target');
@@ -133,7 +140,7 @@ function list(request: Request, response: Response, dependencies: IntakeDependen
     return;
   }
   const limit = Number(limitText);
-  const items = dependencies.store.listNotifications({ target, state, limit, after });
+  const items = await dependencies.store.listNotifications({ target, state, limit, after });
   const last = items.at(-1);
   const nextCursor =
     items.length === limit && last
@@ -160,9 +167,9 @@ function decodeCursor(text: string | undefined): { acceptedAt: number; target: s
  * Counts refused items, one entry per item with the target it named ('' when unknown). Counting a
  * rejection must never turn a 4xx into a 500 (a failing disk is logged, not thrown).
  */
-function countRejected(dependencies: IntakeDependencies, targets: readonly string[]): void {
+async function countRejected(dependencies: IntakeDependencies, targets: readonly string[]): Promise<void> {
   try {
-    dependencies.store.countRejectedIntake(targets);
+    await dependencies.store.countRejectedIntake(targets);
   } catch (error) {
     dependencies.logger.error({ error: String(error) }, 'cannot count rejected intake items');
   }

@@ -5,7 +5,8 @@ import { parseConfig } from '../config/load.js';
 import { startExporter } from '../exporter.js';
 import { createLogger, type LoggingChoice } from '../logging/logger.js';
 import { histogramBounds } from '../metrics/names.js';
-import { StoreError, TrackingStore } from '../tracking/store.js';
+import { SqliteStorage } from '../tracking/sqlite/sqlite-storage.js';
+import { StoreError } from '../tracking/storage.js';
 import { version } from '../version.js';
 import { waitForSignal } from '../wait-for-signal.js';
 import { startDemoMonitor } from './azure-monitor/demo-monitor.js';
@@ -146,7 +147,8 @@ function removePreviousDemoState(statePath: string): void {
   if (!existsSync(statePath) && !existsSync(`${statePath}-wal`)) return;
   if (existsSync(statePath)) {
     try {
-      TrackingStore.open(statePath, histogramBounds).close();
+      // SQLite closes at once: the promise only fits the Storage seam.
+      void SqliteStorage.open(statePath, histogramBounds).close();
     } catch (error) {
       if (error instanceof StoreError && /in use by another process/.test(error.message)) {
         throw new Error(`${statePath} is in use: another demo is running on this folder (stop it, or give --data-dir another folder)`);

@@ -1,17 +1,19 @@
 import type { ExporterConfig } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
 import type { ExporterMetrics, SourceTarget } from '../metrics/exporter-metrics.js';
-import type { TrackingStore } from '../tracking/store.js';
+import type { Storage } from '../tracking/storage.js';
 import type { Clock } from '../time/clock.js';
 
 /** What every source is built from: the composition root hands the same context to each. */
 export interface SourceContext {
   config: ExporterConfig;
-  store: TrackingStore;
+  store: Storage;
   metrics: ExporterMetrics;
   clock: Clock;
   logger: Logger;
   random?: () => number;
+  /** False while the storage cannot take writes (a database unreachable, a state file lost): workers wait. */
+  storageAvailable: () => boolean;
 }
 
 /**

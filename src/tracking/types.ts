@@ -1,6 +1,6 @@
 import type { NotificationState } from '../sources/azure-notification-hubs/notification-state.js';
 import type { CounterIncrement, HistogramObservation } from '../metrics/totals.js';
-import type { StoredPnsError } from './error-details-store.js';
+import type { StoredPnsError } from './storage.js';
 
 /** `Pending` = accepted, telemetry not available yet (the hub still answers 404). */
 export type TrackedState = 'Pending' | NotificationState;

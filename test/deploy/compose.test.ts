@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseConfig } from '../../src/config/load.js';
 import { locateTool, promtoolAvailable, runPromtool } from '../support/promtool.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -17,6 +18,8 @@ interface Service {
   command?: string[];
   ports?: string[];
   volumes?: string[];
+  profiles?: string[];
+  environment?: Record<string, string>;
 }
 
 const compose = parse(read('deploy/compose/docker-compose.yml')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
@@ -31,7 +34,8 @@ const bindMounts = (service: Service) =>
 
 describe('the compose stack (deploy/compose)', () => {
   it('runs the exporter in demo mode from this repository, with Prometheus, Alertmanager and Grafana', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['alertmanager', 'exporter', 'grafana', 'prometheus']);
+    const always = Object.entries(compose.services).filter(([, service]) => service.profiles === undefined).map(([name]) => name);
+    expect(always.sort()).toEqual(['alertmanager', 'exporter', 'grafana', 'prometheus']);
     const exporter = compose.services.exporter as Service;
     expect(resolve(composeDirectory, exporter.build?.context ?? '')).toBe(root);
     expect(exporter.command).toEqual(['--demo', '--listen', '0.0.0.0:10130', '--data-dir', '/data/demo']);
@@ -42,6 +46,24 @@ describe('the compose stack (deploy/compose)', () => {
         if (!volume.startsWith('.')) expect(Object.keys(compose.volumes)).toContain(volume.split(':')[0]);
       }
     }
+  });
+
+  it('has an optional "ha" profile: PostgreSQL and two exporter replicas on it, each under its own replica ID', () => {
+    const ha = Object.entries(compose.services).filter(([, service]) => service.profiles?.includes('ha')).map(([name]) => name);
+    expect(ha.sort()).toEqual(['exporter-a', 'exporter-b', 'postgres']);
+    const replicas = ['exporter-a', 'exporter-b'].map((name) => compose.services[name] as Service);
+    expect(replicas.map((service) => service.environment?.REPLICA_ID)).toEqual(['exporter-a', 'exporter-b']);
+    const configMount = bindMounts(replicas[0] as Service).find(([, target]) => target === '/etc/push-notification-exporter/config.yaml');
+    const config = parseConfig(readFileSync(configMount?.[0] as string, 'utf8'), {
+      environment: {
+        ...replicas[0]?.environment,
+        PG_URL: 'postgres://exporter:pw@postgres:5432/push_notification_exporter',
+        NH_CONNECTION_STRING: 'Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=k',
+        NH_HUB: 'my-hub',
+        INTAKE_TOKEN: 'token',
+      },
+    });
+    expect(config.storage.postgres).toMatchObject({ connectionString: 'postgres://exporter:pw@postgres:5432/push_notification_exporter', replicaId: 'exporter-a' });
   });
 
   it('gives Prometheus every rule file it names, and a scrape job for the exporter', () => {

@@ -15,33 +15,40 @@ describe('Kubernetes manifest', () => {
   });
   const byKind = (kind: string) => documents.find((document) => document.kind === kind) as Manifest;
 
-  it('runs one replica, recreated (never two pods on one state file), with probes and a volume for the state', () => {
+  it('runs two replicas with rolling updates, a disruption budget, probes and the replica ID from the pod name', () => {
     const deployment = byKind('Deployment').spec as {
       replicas: number;
-      strategy: { type: string };
+      strategy: { type: string; rollingUpdate: { maxUnavailable: number } };
       template: { spec: { containers: Record<string, unknown>[]; volumes: Record<string, unknown>[]; securityContext: Record<string, unknown> } };
     };
-    expect(deployment.replicas).toBe(1);
-    expect(deployment.strategy.type).toBe('Recreate');
+    expect(deployment.replicas).toBe(2);
+    expect(deployment.strategy).toMatchObject({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0 } });
     const [container] = deployment.template.spec.containers as [
-      { readinessProbe: { httpGet: { path: string } }; livenessProbe: { httpGet: { path: string } }; volumeMounts: unknown[] },
+      { readinessProbe: { httpGet: { path: string } }; livenessProbe: { httpGet: { path: string } }; env: unknown[]; envFrom: unknown[] },
     ];
     expect(container.readinessProbe.httpGet.path).toBe('/-/ready');
     expect(container.livenessProbe.httpGet.path).toBe('/-/healthy');
-    expect(container.volumeMounts).toContainEqual({ name: 'state', mountPath: '/data' });
+    expect(container.env).toContainEqual({ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
+    expect(container.envFrom).toContainEqual({ secretRef: { name: byKind('Secret').metadata.name } });
     expect(deployment.template.spec.securityContext.runAsNonRoot).toBe(true);
-    expect(deployment.template.spec.volumes).toContainEqual({ name: 'state', persistentVolumeClaim: { claimName: byKind('PersistentVolumeClaim').metadata.name } });
+    // The state is in PostgreSQL: no volume claim to pin a pod to a node.
+    expect(documents.some((document) => document.kind === 'PersistentVolumeClaim')).toBe(false);
+    const budget = byKind('PodDisruptionBudget').spec as { minAvailable: number; selector: { matchLabels: Record<string, string> } };
+    expect(budget.minAvailable).toBe(1);
+    expect(budget.selector.matchLabels).toEqual((byKind('Deployment').spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels);
   });
 
-  it('ships a config the exporter accepts, with the state file on the volume', () => {
+  it('ships a config the exporter accepts, on PostgreSQL from the Secret, named after the pod', () => {
     const secret = byKind('Secret') as unknown as { stringData: Record<string, string> };
+    expect(secret.stringData.PG_URL).toMatch(/^postgres:\/\//);
     const config = parseConfig(byKind('ConfigMap').data?.['config.yaml'] as string, {
       environment: {
         ...secret.stringData,
+        POD_NAME: 'push-notification-exporter-5d8f7c9b6-x2x7k',
         NH_CONNECTION_STRING: 'Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=k',
       },
     });
-    expect(config.storage.path).toBe('/data/state.db');
+    expect(config.storage.postgres).toMatchObject({ connectionString: secret.stringData.PG_URL, replicaId: 'push-notification-exporter-5d8f7c9b6-x2x7k' });
     expect(config.server.listen).toEqual({ host: '0.0.0.0', port: 10130 });
   });
 });

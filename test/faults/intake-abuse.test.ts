@@ -169,7 +169,7 @@ describe('intake abuse', () => {
   async function expectNothingStored(): Promise<void> {
     const samples = await harness.scrape();
     expect(sumOf(samples, 'push_notification_intake_notifications_total', { result: 'accepted' })).toBe(0);
-    expect(harness.exporter.store.listNotifications({ limit: 10 })).toEqual([]);
+    expect(await harness.exporter.store.listNotifications({ limit: 10 })).toEqual([]);
     expect(harness.logLines.filter((line) => line.level === 'error' || line.msg === 'request failed')).toEqual([]);
   }
 

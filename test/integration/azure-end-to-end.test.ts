@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MessagePlan } from '../../src/simulator/notification-hubs/message-plan.js';
+import { storageBackends } from '../support/backends.js';
 import { Harness } from '../support/harness.js';
 import { groupBy, sumOf, type Sample } from '../support/prometheus-text.js';
 import { probeNotificationId } from '../../src/sources/azure-notification-hubs/poller.js';
@@ -59,12 +60,14 @@ function expectedOutcomes(harness: Harness): Map<string, number> {
   return harness.simulator.truth('orders').outcomes;
 }
 
-describe('Azure Notification Hubs end to end on the simulator', () => {
+const backends = storageBackends();
+
+describe.each(backends.names)('Azure Notification Hubs end to end on the simulator (%s)', (backend) => {
   let harness: Harness;
   afterEach(async () => harness?.close());
 
   it('counts a mix of messages exactly, tracks them in flight and keeps the conservation invariant', async () => {
-    harness = await Harness.start({ hubSettings: { notFoundDeadline: '2m', maxAge: '30m' } });
+    harness = await Harness.start({ ...backends.options(backend), hubSettings: { notFoundDeadline: '2m', maxAge: '30m' } });
     const { simulator } = harness;
     const ids = Object.fromEntries(Object.entries(plans).map(([name, plan]) => [name, simulator.createMessage('orders', plan)]));
     const startedAt = harness.clock.now();
@@ -147,7 +150,7 @@ describe('Azure Notification Hubs end to end on the simulator', () => {
   });
 
   it('keeps counters and tracking across a restart and ends with exact totals', async () => {
-    harness = await Harness.start();
+    harness = await Harness.start(backends.options(backend));
     const growing = harness.simulator.createMessage('orders', plans.growing as MessagePlan);
     const abandoned = harness.simulator.createMessage('orders', plans.abandoned as MessagePlan);
     expect((await harness.post([{ target, notificationId: growing }, { target, notificationId: abandoned }])).status).toBe(202);
@@ -172,7 +175,7 @@ describe('Azure Notification Hubs end to end on the simulator', () => {
   });
 
   it('gives up on a message that never finishes after maxAge', async () => {
-    harness = await Harness.start({ hubSettings: { maxAge: '5m' } });
+    harness = await Harness.start({ ...backends.options(backend), hubSettings: { maxAge: '5m' } });
     const stuck = harness.simulator.createMessage('orders', {
       notReadyMilliseconds: 1_000,
       enqueuedMilliseconds: 1_000,

@@ -1,6 +1,6 @@
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MessagePlan, PnsBlobEncoding } from '../../src/simulator/notification-hubs/message-plan.js';
+import { storageBackends } from '../support/backends.js';
 import { Harness } from '../support/harness.js';
 import { groupBy, parsePrometheusText, sumOf } from '../support/prometheus-text.js';
 import { promtoolAvailable, runPromtool } from '../support/promtool.js';
@@ -20,12 +20,14 @@ function failingPlan(outcomes: MessagePlan['outcomes'], blobNotReadyMilliseconds
   };
 }
 
-describe('PNS error details, lookup and exemplars', () => {
+const backends = storageBackends();
+
+describe.each(backends.names)('PNS error details, lookup and exemplars (%s)', (backend) => {
   let harness: Harness;
   afterEach(async () => harness?.close());
 
   it('counts error records exactly and once, fetching a blob again while it answers 404', async () => {
-    harness = await Harness.start({ allowSimulatorBlobs: true });
+    harness = await Harness.start({ ...backends.options(backend), allowSimulatorBlobs: true });
     const { simulator } = harness;
     const ready = simulator.createMessage('orders', failingPlan({ ApnsOutcomeCounts: { Success: 5, WrongToken: 3 }, FcmV1OutcomeCounts: { InvalidToken: 2, Success: 1 } }));
     const late = simulator.createMessage('orders', failingPlan({ WnsOutcomeCounts: { ExpiredChannel: 4, Success: 2 } }, 90_000));
@@ -55,9 +57,7 @@ describe('PNS error details, lookup and exemplars', () => {
 
     // Re-reading the details (as after a crash between fetch and bookkeeping) adds nothing.
     await harness.exporter.stop();
-    const database = new Database(harness.statePath);
-    database.prepare(`UPDATE azure_error_details SET state = 'pending', next_fetch_at = 0`).run();
-    database.close();
+    await harness.runSql(`UPDATE azure_error_details SET state = 'pending', next_fetch_at = 0`);
     await harness.startExporter();
     await harness.advance(60_000);
     expect(simulator.requests.filter((request) => request.hub === 'pnserrors' && request.status === 200).length).toBeGreaterThanOrEqual(4);
@@ -86,7 +86,7 @@ describe('PNS error details, lookup and exemplars', () => {
   });
 
   it('reads UTF-16 blobs (either byte order, with or without a BOM) and UTF-8 ones, counting each record exactly', async () => {
-    harness = await Harness.start({ allowSimulatorBlobs: true });
+    harness = await Harness.start({ ...backends.options(backend), allowSimulatorBlobs: true });
     const { simulator } = harness;
     const encodings: PnsBlobEncoding[] = ['utf-16le-bom', 'utf-16be-bom', 'utf-16le', 'utf-16be', 'utf-8-bom', 'utf-8'];
     const ids = new Map<PnsBlobEncoding, string>();
@@ -115,7 +115,7 @@ describe('PNS error details, lookup and exemplars', () => {
   });
 
   it('counts a blob with content but no record as invalid, and says so in the log without its content', async () => {
-    harness = await Harness.start({ allowSimulatorBlobs: true });
+    harness = await Harness.start({ ...backends.options(backend), allowSimulatorBlobs: true });
     const { simulator } = harness;
     // What a blob read through a proxy that answers 200 with its own page, or stored compressed, looks like.
     const body = `<html><body>Gateway error for device-token-${deviceTokenSecret}</body></html>`;
@@ -137,7 +137,7 @@ describe('PNS error details, lookup and exemplars', () => {
   });
 
   it('refuses and logs a blob URL on a host that is not allowed, without fetching it', async () => {
-    harness = await Harness.start();
+    harness = await Harness.start(backends.options(backend));
     const id = harness.simulator.createMessage('orders', failingPlan({ ApnsOutcomeCounts: { WrongToken: 1 } }));
     await harness.post({ target, notificationId: id });
     await harness.advance(60_000);
@@ -150,7 +150,7 @@ describe('PNS error details, lookup and exemplars', () => {
   });
 
   it('shows exemplars only when OpenMetrics is negotiated; the plain format stays valid', async () => {
-    harness = await Harness.start({ allowSimulatorBlobs: true });
+    harness = await Harness.start({ ...backends.options(backend), allowSimulatorBlobs: true });
     const id = harness.simulator.createMessage('orders', failingPlan({ ApnsOutcomeCounts: { Success: 5, WrongToken: 3 } }));
     await harness.post({ target, notificationId: id });
     await harness.advance(30_000);
@@ -176,7 +176,7 @@ describe('PNS error details, lookup and exemplars', () => {
   });
 
   it('lists recent notifications newest first, with filters and paging', async () => {
-    harness = await Harness.start();
+    harness = await Harness.start(backends.options(backend));
     for (let index = 0; index < 7; index += 1) {
       await harness.post({ target, notificationId: `list-${index}` });
       harness.clock.advance(1_000);

@@ -34,7 +34,7 @@ describe('Everlive notifications dated in the future', () => {
     await harness.runEverlive();
     expect(await outcomes(harness)).toEqual(new Map([['ios/Sent', 3], ['android/Sent', 2], ['android/Failed', 1]]));
     // The cursor stays at the present, not at the notification's ModifiedAt.
-    expect(harness.exporter.store.everlive.cursor(target)).toBeLessThanOrEqual(harness.clock.now());
+    expect(await harness.exporter.store.everlive.cursor(target)).toBeLessThanOrEqual(harness.clock.now());
 
     harness.clock.advance(30_000);
     const fresh = everlive.createNotification({ platforms: ['4'] });
@@ -67,7 +67,7 @@ describe('Everlive notifications dated in the future', () => {
     const ahead = everlive.createNotification({ platforms: ['3'], clockSkewMilliseconds: 2 * minute });
     everlive.addFeedback(ahead, '3', { Sent: 2 }, { clockSkewMilliseconds: 2 * minute });
     await harness.runEverlive();
-    expect(harness.exporter.store.everlive.cursor(target)).toBeLessThanOrEqual(everlive.serverNow());
+    expect(await harness.exporter.store.everlive.cursor(target)).toBeLessThanOrEqual(everlive.serverNow());
 
     harness.clock.advance(30_000);
     everlive.addFeedback(everlive.createNotification({ platforms: ['4'] }), '4', { Sent: 5 });
@@ -97,7 +97,7 @@ describe('Everlive notifications dated in the future', () => {
     // Pages of 2: [now, now], [now, +1m], [+2m, +3m], then an empty page: keyset paging goes past them.
     expect(await harness.runEverlive()).toMatchObject({ pages: 4, notifications: 6 });
     expect(await outcomes(harness)).toEqual(new Map([['ios/Sent', 3], ['android/Sent', 6]]));
-    expect(harness.exporter.store.everlive.cursor(target)).toBe(harness.clock.now());
+    expect(await harness.exporter.store.everlive.cursor(target)).toBe(harness.clock.now());
 
     // 90 s later: the first is in the past now, two are still ahead, and the writer 3 minutes ahead
     // adds growth to one of them (counted once, still 3 minutes ahead).
@@ -131,7 +131,7 @@ describe('Everlive notifications dated in the future', () => {
       // One page: the new notification and the one a year ahead, nothing older than the overlap.
       expect(await harness.runEverlive()).toMatchObject({ pages: 1, notifications: 2 });
       expect(servedSince(harness, before)).toBe(2);
-      expect(harness.exporter.store.everlive.cursor(target)).toBe(harness.clock.now());
+      expect(await harness.exporter.store.everlive.cursor(target)).toBe(harness.clock.now());
     }
     expect(await outcomes(harness)).toEqual(new Map([['ios/Sent', 7], ['android/Sent', 3]]));
     expect(await messagesTotal(harness)).toBe(4);
@@ -155,7 +155,7 @@ describe('Everlive notifications dated in the future', () => {
     everlive.addFeedback(everlive.createNotification({ platforms: ['4'] }), '4', { Sent: 2 });
     await harness.runEverlive();
     expect(await outcomes(harness)).toEqual(new Map([['ios/Sent', 3]]));
-    expect(harness.exporter.store.everlive.cursor(target)).toBeLessThanOrEqual(harness.clock.now());
+    expect(await harness.exporter.store.everlive.cursor(target)).toBeLessThanOrEqual(harness.clock.now());
     const moved = harness.logLines.filter((line) => line.msg === 'stored Everlive cursor was in the future; moved back');
     expect(moved.map((line) => line.aheadSeconds)).toEqual([180]);
   });

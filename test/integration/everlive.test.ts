@@ -1,16 +1,19 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { everliveTarget as target, expectedOutcomes, outcomes, servedSince } from '../support/everlive.js';
+import { storageBackends } from '../support/backends.js';
 import { everliveAppId, everliveMasterKey, Harness } from '../support/harness.js';
 import { groupBy, sumOf } from '../support/prometheus-text.js';
 
 const platformsCycle = [['4'], ['3'], ['4', '3'], ['1', '2'], ['100'], ['42', '4']];
 
-describe('Everlive push feedback on the simulator', () => {
+const backends = storageBackends();
+
+describe.each(backends.names)('Everlive push feedback on the simulator (%s)', (backend) => {
   let harness: Harness;
   afterEach(async () => harness?.close());
 
   it('counts growth exactly across pages, runs and a restart, reading only what changed', async () => {
-    harness = await Harness.start({ hubs: [], everlive: { pageSize: 50 } });
+    harness = await Harness.start({ ...backends.options(backend), hubs: [], everlive: { pageSize: 50 } });
     const everlive = harness.everliveSimulator;
     const ids = Array.from({ length: 230 }, (_, index) =>
       everlive.createNotification({ platforms: platformsCycle[index % platformsCycle.length], status: index % 10 === 0 ? null : 'Sent' }),
@@ -55,7 +58,7 @@ describe('Everlive push feedback on the simulator', () => {
   });
 
   it('loses nothing at equal timestamps: ties across a page boundary and a change at the cursor instant', async () => {
-    harness = await Harness.start({ hubs: [], everlive: { pageSize: 5, overlap: '0s' } });
+    harness = await Harness.start({ ...backends.options(backend), hubs: [], everlive: { pageSize: 5, overlap: '0s' } });
     const everlive = harness.everliveSimulator;
     // 12 notifications all modified at the same millisecond, read 5 at a time.
     const ids = Array.from({ length: 12 }, () => everlive.createNotification({ platforms: ['4'] }));
@@ -76,7 +79,7 @@ describe('Everlive push feedback on the simulator', () => {
   });
 
   it('misses nothing when a notification read earlier in the run is modified before the next page', async () => {
-    harness = await Harness.start({ hubs: [], everlive: { pageSize: 5, overlap: '1m' } });
+    harness = await Harness.start({ ...backends.options(backend), hubs: [], everlive: { pageSize: 5, overlap: '1m' } });
     const everlive = harness.everliveSimulator;
     // Seven notifications modified in the same millisecond, read an hour later (outside any overlap).
     const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((id) => everlive.createNotification({ id, platforms: ['4'] }));
@@ -92,7 +95,7 @@ describe('Everlive push feedback on the simulator', () => {
   });
 
   it('skips malformed items with a counted, logged reason, once, without stopping the run', async () => {
-    harness = await Harness.start({ hubs: [], everlive: { pageSize: 4 } });
+    harness = await Harness.start({ ...backends.options(backend), hubs: [], everlive: { pageSize: 4 } });
     const everlive = harness.everliveSimulator;
     const now = new Date(harness.clock.now()).toISOString();
     const good = Array.from({ length: 5 }, () => everlive.createNotification({ platforms: ['3'] }));
@@ -121,7 +124,7 @@ describe('Everlive push feedback on the simulator', () => {
   });
 
   it('counts a notification whose Feedback also carries top-level totals by its platform keys, never the totals', async () => {
-    harness = await Harness.start({ hubs: [], everlive: {}, everliveSimulator: { feedbackTotals: true } });
+    harness = await Harness.start({ ...backends.options(backend), hubs: [], everlive: {}, everliveSimulator: { feedbackTotals: true } });
     const everlive = harness.everliveSimulator;
     const id = everlive.createNotification({ platforms: ['4', '3'] });
     everlive.addFeedback(id, '4', { Sent: 8, Failed: 1 });
@@ -153,7 +156,7 @@ describe('Everlive push feedback on the simulator', () => {
   });
 
   it('writes one failure log line per notification whose failures grew, with its logs when configured', async () => {
-    harness = await Harness.start({ hubs: [], everlive: { logsPath: 'Push/Notifications/{id}/Logs', reasonField: 'Reason' } });
+    harness = await Harness.start({ ...backends.options(backend), hubs: [], everlive: { logsPath: 'Push/Notifications/{id}/Logs', reasonField: 'Reason' } });
     const everlive = harness.everliveSimulator;
     const failing = everlive.createNotification({ platforms: ['4', '3'] });
     const fine = everlive.createNotification({ platforms: ['4'] });
@@ -184,7 +187,7 @@ describe('Everlive push feedback on the simulator', () => {
   });
 
   it('keeps the cursor at the last complete page when a run fails part-way, then catches up exactly', async () => {
-    harness = await Harness.start({ hubs: [], everlive: { pageSize: 5 } });
+    harness = await Harness.start({ ...backends.options(backend), hubs: [], everlive: { pageSize: 5 } });
     const everlive = harness.everliveSimulator;
     const start = harness.clock.now();
     for (let index = 0; index < 12; index += 1) {
@@ -196,7 +199,7 @@ describe('Everlive push feedback on the simulator', () => {
     const failed = await harness.runEverlive();
     expect(failed).toMatchObject({ pages: 1, error: expect.stringContaining('500') as unknown });
     // The cursor is the ModifiedAt of the last notification of the one complete page.
-    expect(harness.exporter.store.everlive.cursor(target)).toBe(start + 4_000);
+    expect(await harness.exporter.store.everlive.cursor(target)).toBe(start + 4_000);
     expect(sumOf(await harness.scrape(), 'push_notification_outcomes_total', { target })).toBe(1 + 2 + 3 + 4 + 5);
     expect(sumOf(await harness.scrape(), 'push_notification_source_up', { target })).toBe(0);
     // A run while backing off does nothing; the next scheduled run after the pause catches up.
@@ -215,7 +218,7 @@ describe('Everlive push feedback on the simulator', () => {
     ['a timeout', { kind: 'delay' as const, milliseconds: 1_500 }, 'timeout', 'upstream request failed'],
     ['malformed JSON', { kind: 'malformed' as const }, '200', 'unusable upstream answer'],
   ])('marks the source down on %s, logs it once, and recovers by itself', async (_name, fault, code, logText) => {
-    harness = await Harness.start({ hubs: [], everlive: { requestTimeout: '300ms' } });
+    harness = await Harness.start({ ...backends.options(backend), hubs: [], everlive: { requestTimeout: '300ms' } });
     const everlive = harness.everliveSimulator;
     const id = everlive.createNotification({ platforms: ['4'] });
     everlive.addFeedback(id, '4', { Sent: 5, Failed: 1 });

@@ -137,7 +137,7 @@ describe('intake API without tokens configured', () => {
     try {
       const response = await harness.post({ target, notificationId: 'x' });
       expect(response).toEqual({ status: 403, json: { error: 'the intake API is not configured: set server.apiTokens' } });
-      expect(harness.exporter.store.getNotification(target, 'x')).toBeUndefined();
+      expect(await harness.exporter.store.getNotification(target, 'x')).toBeUndefined();
     } finally {
       await harness.close();
     }

@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import { request } from 'undici';
 import { parseConfig } from '../../src/config/load.js';
 import { startExporter, type RunningExporter } from '../../src/exporter.js';
@@ -24,6 +26,10 @@ export interface HarnessOptions {
   hubSettings?: Record<string, unknown>;
   apiTokens?: string[];
   statePath?: string;
+  /** Run on PostgreSQL (this database) instead of the SQLite file: see test/support/backends.ts. */
+  postgresUrl?: string;
+  /** The replica's name on PostgreSQL (default: one per harness). */
+  replicaId?: string;
   /** Override the connection string's key (to test bad credentials). */
   connectionKey?: string;
   /** Allow fetching PNS error-details blobs from the simulator (plain http on loopback, listed explicitly). */
@@ -93,7 +99,9 @@ export class Harness {
     const hubs = this.options.hubs ?? ['orders'];
     return JSON.stringify({
       server: { listen: '127.0.0.1:0', apiTokens: this.options.apiTokens ?? [intakeToken], ...this.options.server },
-      storage: { path: this.statePath },
+      storage: this.options.postgresUrl
+        ? { postgres: { connectionString: this.options.postgresUrl, replicaId: this.options.replicaId ?? 'harness' } }
+        : { path: this.statePath },
       azureNotificationHubs: hubs.map((hub) => ({
         name: `${hub}-target`,
         connectionString: `Endpoint=sb://contoso.servicebus.windows.net/;SharedAccessKeyName=DefaultListenSharedAccessSignature;SharedAccessKey=${this.options.connectionKey ?? hubKey}`,
@@ -182,6 +190,32 @@ export class Harness {
 
   async scrape(): Promise<Sample[]> {
     return parsePrometheusText(await this.scrapeText());
+  }
+
+  /** From the next startExporter() on, runs on this PostgreSQL database (after a migration). */
+  usePostgres(postgresUrl: string, replicaId: string): void {
+    this.options.postgresUrl = postgresUrl;
+    this.options.replicaId = replicaId;
+  }
+
+  /** Runs SQL on the state storage, whichever the backend (a statement both dialects read alike). */
+  async runSql(statement: string): Promise<void> {
+    if (this.options.postgresUrl) {
+      const client = new pg.Client({ connectionString: this.options.postgresUrl });
+      await client.connect();
+      try {
+        await client.query(statement);
+      } finally {
+        await client.end();
+      }
+      return;
+    }
+    const database = new Database(this.statePath);
+    try {
+      database.exec(statement);
+    } finally {
+      database.close();
+    }
   }
 
   async restart(): Promise<void> {

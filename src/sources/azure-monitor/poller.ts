@@ -2,7 +2,7 @@ import type { AzureMonitorTarget } from '../../config/load.js';
 import type { Logger } from '../../logging/logger.js';
 import type { ExporterMetrics } from '../../metrics/exporter-metrics.js';
 import { sourceLabels } from '../../metrics/names.js';
-import type { AzureMonitorCursorStore } from '../../tracking/azure-monitor-store.js';
+import { WorkLostError, type AzureMonitorStorage } from '../../tracking/storage.js';
 import type { Clock, TimerHandle } from '../../time/clock.js';
 import { SourceHealth } from '../shared/source-health.js';
 import { UpstreamBodyError, UpstreamError } from '../shared/upstream-errors.js';
@@ -14,12 +14,14 @@ import { countSettledMinutes, maximumWindowsPerRound, planWindow } from './minut
 export interface AzureMonitorPollerOptions {
   target: AzureMonitorTarget;
   client: AzureMonitorApi;
-  store: AzureMonitorCursorStore;
+  store: AzureMonitorStorage;
   metrics: ExporterMetrics;
   clock: Clock;
   logger: Logger;
   /** The newest scheduled.pending value of this hub (a level, not durable). */
   onLevel?: (family: string, value: number) => void;
+  /** False while the storage cannot take writes (its database is unreachable): rounds are skipped. */
+  storageAvailable?: () => boolean;
 }
 
 export interface RoundSummary {
@@ -28,7 +30,8 @@ export interface RoundSummary {
   metricsAdvanced: number;
   /** Set when the round stopped early on an upstream error. */
   error?: string;
-  skipped?: 'paused';
+  /** paused: the upstream asked to wait; other_replica: another replica reads this hub now; storage_unavailable. */
+  skipped?: 'paused' | 'other_replica' | 'storage_unavailable';
 }
 
 const operations = { definitions: 'list_metric_definitions', metrics: 'list_metrics' } as const;
@@ -89,6 +92,10 @@ export class AzureMonitorPoller {
   runOnce(): Promise<RoundSummary> {
     this.current ??= this.round()
       .catch((error: unknown): RoundSummary => {
+        if (error instanceof WorkLostError) {
+          this.options.logger.info({ target: this.name }, 'Azure Monitor metrics taken over by another replica; this round stopped');
+          return { requests: 0, metricsAdvanced: 0, skipped: 'other_replica' };
+        }
         this.options.logger.error({ target: this.name, error: String(error) }, 'Azure Monitor read failed');
         return { requests: 0, metricsAdvanced: 0, error: String(error) };
       })
@@ -116,6 +123,9 @@ export class AzureMonitorPoller {
   private async round(): Promise<RoundSummary> {
     const summary: RoundSummary = { requests: 0, metricsAdvanced: 0 };
     if (this.options.clock.monotonic() < this.health.pausedUntil) return { ...summary, skipped: 'paused' };
+    if (this.options.storageAvailable?.() === false) return { ...summary, skipped: 'storage_unavailable' };
+    // A hub's metrics are hub-wide: one replica reads them at a time; the others skip their rounds.
+    if (!(await this.options.store.claimTarget(this.name))) return { ...summary, skipped: 'other_replica' };
     const names = await this.metricNames(summary);
     if (!names) return summary;
     for (const batch of batches(names)) {
@@ -157,7 +167,7 @@ export class AzureMonitorPoller {
   private async readBatch(names: readonly string[], summary: RoundSummary): Promise<string | undefined> {
     const { target, store, clock, client } = this.options;
     for (let windows = 0; windows < maximumWindowsPerRound && !this.stopped; windows += 1) {
-      const window = planWindow(names, store.cursors(target.name), {
+      const window = planWindow(names, await store.cursors(target.name), {
         now: clock.now(),
         settleDelayMilliseconds: target.settleDelayMilliseconds,
         initialLookbackMilliseconds: target.initialLookbackMilliseconds,
@@ -178,7 +188,7 @@ export class AzureMonitorPoller {
       }
       this.health.recordValidAnswer();
       const read = countSettledMinutes(window, series, target.name, sourceLabels.azureMonitor);
-      if (read.cursors.size > 0) store.commitMinutes({ target: target.name, now: clock.now(), increments: read.increments, cursors: read.cursors });
+      if (read.cursors.size > 0) await store.commitMinutes({ target: target.name, now: clock.now(), increments: read.increments, cursors: read.cursors });
       summary.metricsAdvanced += read.cursors.size;
       for (const [family, value] of read.levels) this.options.onLevel?.(family, value);
       if (read.unanswered.length > 0) {

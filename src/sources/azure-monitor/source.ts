@@ -15,7 +15,7 @@ export class AzureMonitorSource implements Source {
   private readonly clients: AzureMonitorClient[] = [];
 
   constructor(context: SourceContext, options: AzureMonitorSourceOptions = {}) {
-    const { config, store, metrics, clock } = context;
+    const { config, store, metrics, clock, storageAvailable } = context;
     const logger = context.logger.child({ source: sourceLabels.azureMonitor });
     this.pollers = config.azureMonitor.map((target) => {
       const client = new AzureMonitorClient(target, clock, options.trust);
@@ -24,7 +24,7 @@ export class AzureMonitorSource implements Source {
       const onLevel = (family: string, value: number) => {
         if (family === metricNames.hubScheduledPending) metrics.hubScheduledPending.set(labels, value);
       };
-      return new AzureMonitorPoller({ target, client, store: store.azureMonitor, metrics, clock, logger, onLevel });
+      return new AzureMonitorPoller({ target, client, store: store.azureMonitor, metrics, clock, logger, onLevel, storageAvailable });
     });
   }
 

@@ -7,8 +7,8 @@ import { BoundedLabelValues, platformLabel } from '../../metrics/labels.js';
 import { metricNames, sourceLabels } from '../../metrics/names.js';
 import type { CounterIncrement } from '../../metrics/totals.js';
 import { DueQueue } from '../../tracking/due-queue.js';
-import type { PendingErrorDetails } from '../../tracking/error-details-store.js';
-import type { TrackingStore } from '../../tracking/store.js';
+import { WorkLostError, type PendingErrorDetails } from '../../tracking/storage.js';
+import type { Storage } from '../../tracking/storage.js';
 import { monotonicToWall, wallToMonotonic, type Clock } from '../../time/clock.js';
 import { WakeTimer } from '../../time/wake-timer.js';
 import { readLimitedBytes } from '../shared/read-body.js';
@@ -25,12 +25,14 @@ const invalidReason = 'invalid_pns_record';
 
 export interface ErrorDetailsFetcherOptions {
   target: AzureNotificationHubTarget;
-  store: TrackingStore;
+  store: Storage;
   metrics: ExporterMetrics;
   clock: Clock;
   logger: Logger;
   /** Error names are an open set: bounded per target, shared by all of the target's fetches. */
   errorLabels: BoundedLabelValues;
+  /** False while the storage cannot take results (its database is unreachable): fetching waits. */
+  storageAvailable?: () => boolean;
 }
 
 /**
@@ -83,12 +85,16 @@ export class ErrorDetailsFetcher {
   private pump(): void {
     if (!this.running) return;
     const now = this.options.clock.monotonic();
+    if (this.options.storageAvailable?.() === false) {
+      this.wake.wakeAt(now + 1_000);
+      return;
+    }
     while (this.inFlight.size < concurrency) {
       const next = this.queue.peek();
       if (!next || next.nextPollAt > now) break;
       this.queue.pop();
       const task = this.fetch(next)
-        .catch((error: unknown) => this.options.logger.error({ target: this.options.target.name, error: String(error) }, 'error details fetch failed unexpectedly'))
+        .catch((error: unknown) => this.writeFailed(next, error))
         .finally(() => {
           this.inFlight.delete(task);
           this.pump();
@@ -99,12 +105,24 @@ export class ErrorDetailsFetcher {
     if (nextDue !== undefined && nextDue > now) this.wake.wakeAt(nextDue);
   }
 
+  /** A result that could not be stored: asked again later, unless another replica fetches it now. */
+  private writeFailed(details: PendingErrorDetails, error: unknown): void {
+    const fields = { target: this.options.target.name, notificationId: details.notificationId };
+    if (error instanceof WorkLostError) {
+      this.options.logger.info(fields, 'PNS error details taken over by another replica; not fetched here any more');
+      return;
+    }
+    this.options.logger.error({ ...fields, error: String(error) }, 'cannot store PNS error details; will fetch again');
+    details.nextPollAt = this.options.clock.monotonic() + 30_000;
+    this.queue.push(details);
+  }
+
   private async fetch(details: PendingErrorDetails): Promise<void> {
     const { target, store, logger } = this.options;
     const fields = { target: target.name, notificationId: details.notificationId };
     const check = checkErrorDetailsUrl(details.uri, target.errorDetails.allowedHosts);
     if (!check.allowed) {
-      store.errorDetails.recordAttempt(details, 'refused', 'refused');
+      await store.errorDetails.recordAttempt(details, 'refused', 'refused');
       logger.warn({ ...fields, host: check.host, reason: check.reason }, 'PNS error details URL refused, not fetched');
       return;
     }
@@ -113,7 +131,7 @@ export class ErrorDetailsFetcher {
     const now = this.options.clock.monotonic();
     if (result.body !== undefined) {
       const { records, invalid, encoding } = parsePnsFeedbackBlob(result.body);
-      const counted = store.errorDetails.recordFetched(details, records, (record) => this.increment(record), this.invalidIncrements(invalid));
+      const counted = await store.errorDetails.recordFetched(details, records, (record) => this.increment(record), this.invalidIncrements(invalid));
       logger.info({ ...fields, records: records.length, counted, invalid, encoding, errors: summarise(records) }, 'PNS error details read');
       if (invalid > 0) {
         // Device errors that cannot be read are lost to the counts: say so (never the content: it holds device tokens).
@@ -122,13 +140,13 @@ export class ErrorDetailsFetcher {
       return;
     }
     if (now - details.firstSeenAt >= target.errorDetails.retryForMilliseconds) {
-      store.errorDetails.recordAttempt(details, 'failed', result.code);
+      await store.errorDetails.recordAttempt(details, 'failed', result.code);
       logger.warn({ ...fields, lastStatus: result.code, attempts: details.attempts }, 'gave up fetching PNS error details');
       return;
     }
     // 404 until the blob is written, or a passing error: ask again later.
     details.nextPollAt = now + backoff(details.attempts, 30_000, 10 * 60_000);
-    store.errorDetails.recordAttempt({ ...details, nextPollAt: monotonicToWall(this.options.clock, details.nextPollAt) }, 'pending', result.code);
+    await store.errorDetails.recordAttempt({ ...details, nextPollAt: monotonicToWall(this.options.clock, details.nextPollAt) }, 'pending', result.code);
     this.queue.push(details);
   }
 

@@ -4,9 +4,9 @@ import type { ExporterMetrics } from '../../metrics/exporter-metrics.js';
 import type { OutcomeLabeler } from '../../metrics/labels.js';
 import { histogramBounds, metricNames, sourceLabels } from '../../metrics/names.js';
 import { DueQueue } from '../../tracking/due-queue.js';
-import type { TrackingStore } from '../../tracking/store.js';
+import type { Storage } from '../../tracking/storage.js';
 import { isFailureOutcome } from '../../metrics/outcome-classes.js';
-import type { PendingErrorDetails } from '../../tracking/error-details-store.js';
+import { WorkLostError, type PendingErrorDetails } from '../../tracking/storage.js';
 import { outcomeCountKey, splitOutcomeCountKey, type PollOutcome, type TrackedMessage, type TrackedState } from '../../tracking/types.js';
 import { monotonicToWall, wallToMonotonic, type Clock } from '../../time/clock.js';
 import { WakeTimer } from '../../time/wake-timer.js';
@@ -23,7 +23,7 @@ export interface TelemetryClient {
 export interface HubPollerOptions {
   target: AzureNotificationHubTarget;
   client: TelemetryClient;
-  store: TrackingStore;
+  store: Storage;
   metrics: ExporterMetrics;
   labeler: OutcomeLabeler;
   clock: Clock;
@@ -33,7 +33,12 @@ export interface HubPollerOptions {
   probeIntervalMilliseconds?: number;
   /** A terminal message carried a PnsErrorDetailsUri (already stored): hand it to the fetcher. */
   onErrorDetails?: (pending: PendingErrorDetails) => void;
+  /** False while the storage cannot take answers (its database is unreachable): polling waits. */
+  storageAvailable?: () => boolean;
 }
+
+/** While the storage is unavailable, how often the poll loop looks whether it is back. */
+const storageRetryMilliseconds = 1_000;
 
 /**
  * The idle probe asks for an ID shaped like the hub's own (digits, a dash, a GUID) that no send ever
@@ -127,6 +132,11 @@ export class HubPoller {
   private pump(): void {
     if (!this.running) return;
     const now = this.options.clock.monotonic();
+    if (this.options.storageAvailable?.() === false) {
+      // Answers could not be written: asking the hub now would only spend its quota.
+      this.wake.wakeAt(now + storageRetryMilliseconds);
+      return;
+    }
     this.expireOverdueWhileFailing(now);
     if (now < this.health.pausedUntil) {
       this.wake.wakeAt(this.health.pausedUntil);
@@ -238,8 +248,14 @@ export class HubPoller {
   /** Persists the decision, then (only after the commit) applies it to the in-memory message. */
   private async commit(message: TrackedMessage, decision: PollDecision, now: number): Promise<void> {
     try {
-      await this.options.store.recordPollSoon(this.toWallClock(decision.outcome));
+      await this.options.store.recordPoll(this.toWallClock(decision.outcome));
     } catch (error) {
+      if (error instanceof WorkLostError) {
+        // Another replica polls it now (it took it over while this one was thought gone): let go.
+        this.adjustCount(message.state, -1);
+        this.options.logger.info({ target: this.name, notificationId: message.notificationId }, 'message taken over by another replica; not polled here any more');
+        return;
+      }
       this.options.logger.error(
         { target: this.name, notificationId: message.notificationId, error: String(error) },
         'cannot write poll result to the state file; will poll again',

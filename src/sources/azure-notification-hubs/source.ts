@@ -2,8 +2,7 @@ import type { AzureNotificationHubTarget } from '../../config/load.js';
 import type { TrackedCount } from '../../metrics/exporter-metrics.js';
 import { BoundedLabelValues, OutcomeLabeler } from '../../metrics/labels.js';
 import { metricNames, sourceLabels } from '../../metrics/names.js';
-import type { PendingErrorDetails } from '../../tracking/error-details-store.js';
-import type { TrackingStore } from '../../tracking/store.js';
+import type { PendingErrorDetails, Storage } from '../../tracking/storage.js';
 import type { TrackedMessage } from '../../tracking/types.js';
 import { sourceTargets, type Source, type SourceContext, type SourceDefinition } from '../source.js';
 import { NotificationHubsClient } from './client.js';
@@ -19,28 +18,39 @@ export interface AzureNotificationHubsSourceOptions {
 
 /**
  * Azure Notification Hubs per-message telemetry: one poll loop and one error-details fetcher per
- * hub, fed by the intake API (`track`) and by the messages the state file still tracks at start.
+ * hub, fed by the intake API (`track`) and by the work the storage hands over (`claimWork`): at
+ * start what it still tracks, later what a replica that stopped left.
  */
 export class AzureNotificationHubsSource implements Source {
   readonly pollers = new Map<string, HubPoller>();
   private readonly fetchers = new Map<string, ErrorDetailsFetcher>();
   private readonly clients: ClosableTelemetryClient[] = [];
+  private readonly store: Storage;
 
   constructor(context: SourceContext, options: AzureNotificationHubsSourceOptions = {}) {
-    const { config, store, metrics, clock, random } = context;
+    const { config, store, metrics, clock, random, storageAvailable } = context;
+    this.store = store;
     const logger = context.logger.child({ source: sourceLabels.azureNotificationHubs });
     const labeler = restoreOutcomeLabels(store);
     const errorLabels = restoreErrorLabels(store);
     for (const target of config.azureNotificationHubs) {
       const client = options.createClient?.(target) ?? new NotificationHubsClient(target, clock);
       this.clients.push(client);
-      const fetcher = new ErrorDetailsFetcher({ target, store, metrics, clock, logger, errorLabels });
+      const fetcher = new ErrorDetailsFetcher({ target, store, metrics, clock, logger, errorLabels, storageAvailable });
       this.fetchers.set(target.name, fetcher);
       const onErrorDetails = (pending: PendingErrorDetails) => fetcher.add([pending]);
-      this.pollers.set(target.name, new HubPoller({ target, client, store, metrics, labeler, clock, logger, random, onErrorDetails }));
+      this.pollers.set(target.name, new HubPoller({ target, client, store, metrics, labeler, clock, logger, random, onErrorDetails, storageAvailable }));
     }
-    for (const pending of store.errorDetails.pending()) this.fetchers.get(pending.target)?.add([pending]);
-    this.resume(context);
+  }
+
+  /**
+   * Takes up the messages and error-details fetches the storage hands this process (see
+   * Storage.claimWork); returns how many messages, and how many of them name no configured hub.
+   */
+  async claimWork(): Promise<{ messages: number; orphans: number }> {
+    const work = await this.store.claimWork([...this.pollers.keys()]);
+    for (const pending of work.errorDetails) this.fetchers.get(pending.target)?.add([pending]);
+    return { messages: work.messages.length, orphans: this.track(work.messages) };
   }
 
   /** Hands messages to their hub's poll loop; returns how many name no configured hub. */
@@ -89,19 +99,10 @@ export class AzureNotificationHubsSource implements Source {
     // A poll may have handed a fetch over just now: wait for that too.
     await Promise.all(workers.map((worker) => worker.whenIdle()));
   }
-
-  private resume({ store, logger }: SourceContext): void {
-    const resumed = store.loadActiveMessages();
-    const orphans = this.track(resumed);
-    if (orphans > 0) {
-      logger.warn({ messages: orphans }, 'state file tracks messages for targets no longer configured; they are kept but not polled');
-    }
-    logger.info({ messages: resumed.length - orphans, targets: this.pollers.size }, 'resumed tracking');
-  }
 }
 
 /** Outcome names already counted keep their label mapping across restarts. */
-function restoreOutcomeLabels(store: TrackingStore): OutcomeLabeler {
+function restoreOutcomeLabels(store: Storage): OutcomeLabeler {
   const labeler = new OutcomeLabeler();
   for (const { labels } of store.counters.series(metricNames.outcomes)) {
     if (labels.source === sourceLabels.azureNotificationHubs && labels.target && labels.outcome) labeler.remember(labels.target, labels.outcome);
@@ -110,7 +111,7 @@ function restoreOutcomeLabels(store: TrackingStore): OutcomeLabeler {
 }
 
 /** PNS error names are an open set: bounded per target, remembered across restarts. */
-function restoreErrorLabels(store: TrackingStore): BoundedLabelValues {
+function restoreErrorLabels(store: Storage): BoundedLabelValues {
   const errorLabels = new BoundedLabelValues(32, /^[A-Za-z][A-Za-z0-9_]{0,63}$/);
   for (const { labels } of store.counters.series(metricNames.pnsErrors)) {
     if (labels.target && labels.error) errorLabels.remember(labels.target, labels.error);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { StatusLabeler } from '../../metrics/labels.js';
 import { metricNames, sourceLabels } from '../../metrics/names.js';
 import type { CounterIncrement } from '../../metrics/totals.js';
-import type { EverlivePageChange, FeedbackCounts, SeenNotification } from '../../tracking/everlive-store.js';
+import type { EverlivePageChange, FeedbackCounts, SeenNotification } from '../../tracking/storage.js';
 import { platformName, type EverliveNotification, type ParsedItem } from './feedback.js';
 
 /** A notification whose failures grew in this page, for the structured failure log line. */

@@ -4,7 +4,7 @@ import type { Logger } from '../../logging/logger.js';
 import type { ExporterMetrics } from '../../metrics/exporter-metrics.js';
 import type { StatusLabeler } from '../../metrics/labels.js';
 import { sourceLabels } from '../../metrics/names.js';
-import type { TrackingStore } from '../../tracking/store.js';
+import { WorkLostError, type Storage } from '../../tracking/storage.js';
 import type { Clock } from '../../time/clock.js';
 import { SourceHealth } from '../shared/source-health.js';
 import { UpstreamBodyError, UpstreamError } from '../shared/upstream-errors.js';
@@ -18,13 +18,15 @@ export type EverliveApi = Pick<EverliveClient, 'listNotifications' | 'getLogs'>;
 export interface EverlivePollerOptions {
   target: EverliveTarget;
   client: EverliveApi;
-  store: TrackingStore;
+  store: Storage;
   metrics: ExporterMetrics;
   statusLabeler: StatusLabeler;
   clock: Clock;
   logger: Logger;
   /** A safety stop for a server that ignores paging; the next run continues from the cursor. */
   maximumPagesPerRun?: number;
+  /** False while the storage cannot take pages (its database is unreachable): runs are skipped. */
+  storageAvailable?: () => boolean;
 }
 
 export interface RunSummary {
@@ -33,7 +35,8 @@ export interface RunSummary {
   invalid: number;
   /** Set when the run stopped early on an upstream error; the cursor stays at the last complete page. */
   error?: string;
-  skipped?: 'paused';
+  /** paused: the upstream asked to wait; other_replica: another replica reads this app now; storage_unavailable. */
+  skipped?: 'paused' | 'other_replica' | 'storage_unavailable';
 }
 
 const operations = { list: 'list_notifications', logs: 'get_logs' } as const;
@@ -100,6 +103,10 @@ export class EverlivePoller {
   runOnce(): Promise<RunSummary> {
     this.current ??= this.run()
       .catch((error: unknown): RunSummary => {
+        if (error instanceof WorkLostError) {
+          this.options.logger.info({ target: this.name }, 'Everlive app taken over by another replica; this run stopped');
+          return { pages: 0, notifications: 0, invalid: 0, skipped: 'other_replica' };
+        }
         this.options.logger.error({ target: this.name, error: String(error) }, 'Everlive run failed');
         return { pages: 0, notifications: 0, invalid: 0, error: String(error) };
       })
@@ -112,7 +119,10 @@ export class EverlivePoller {
   private async run(): Promise<RunSummary> {
     const { target, clock } = this.options;
     if (clock.monotonic() < this.health.pausedUntil) return { pages: 0, notifications: 0, invalid: 0, skipped: 'paused' };
-    const cursor = this.startingCursor();
+    if (this.options.storageAvailable?.() === false) return { pages: 0, notifications: 0, invalid: 0, skipped: 'storage_unavailable' };
+    // One replica reads an app at a time; the others skip their runs while it is alive.
+    if (!(await this.options.store.everlive.claimApp(target.name))) return { pages: 0, notifications: 0, invalid: 0, skipped: 'other_replica' };
+    const cursor = await this.startingCursor();
     const findings = new RunClockFindings();
     try {
       return await this.readPages(new Date(cursor - target.overlapMilliseconds).toISOString(), findings);
@@ -121,10 +131,10 @@ export class EverlivePoller {
     }
   }
 
-  private startingCursor(): number {
+  private async startingCursor(): Promise<number> {
     const { target, store, clock, logger } = this.options;
     const now = clock.now();
-    const { cursor, movedBackMilliseconds } = store.everlive.cursorForRun(target.name, now - target.initialLookbackMilliseconds, now);
+    const { cursor, movedBackMilliseconds } = await store.everlive.cursorForRun(target.name, now - target.initialLookbackMilliseconds, now);
     if (movedBackMilliseconds !== undefined) {
       logger.warn({ target: target.name, aheadSeconds: Math.round(movedBackMilliseconds / 1000) }, 'stored Everlive cursor was in the future; moved back');
     }
@@ -209,12 +219,12 @@ export class EverlivePoller {
       target: target.name,
       items,
       rawItems,
-      seen: store.everlive.seen(target.name, ids),
+      seen: await store.everlive.seen(target.name, ids),
       now: clock.now(),
       statusLabeler,
     });
     const cursor = clampedCursor(lastModifiedAt(items), timing);
-    const newlyCounted = store.everlive.recordPage({ ...outcome.change, cursor });
+    const newlyCounted = await store.everlive.recordPage({ ...outcome.change, cursor });
     for (const { key, item } of outcome.invalid) {
       if (!newlyCounted.has(key)) continue;
       logger.warn({ target: target.name, notificationId: item.id, reason: item.reason, detail: item.detail }, 'skipped malformed Everlive notification');

@@ -1,6 +1,6 @@
 import { StatusLabeler } from '../../metrics/labels.js';
 import { metricNames, sourceLabels } from '../../metrics/names.js';
-import type { TrackingStore } from '../../tracking/store.js';
+import type { Storage } from '../../tracking/storage.js';
 import { sourceTargets, type Source, type SourceContext, type SourceDefinition } from '../source.js';
 import { EverliveClient } from './client.js';
 import { EverlivePoller } from './poller.js';
@@ -19,13 +19,13 @@ export class EverliveSource implements Source {
     context: SourceContext,
     private readonly options: EverliveSourceOptions = {},
   ) {
-    const { config, store, metrics, clock } = context;
+    const { config, store, metrics, clock, storageAvailable } = context;
     const statusLabeler = restoreStatusLabels(store);
     const logger = context.logger.child({ source: sourceLabels.everlive });
     this.pollers = config.everlive.map((target) => {
       const client = new EverliveClient(target, clock);
       this.clients.push(client);
-      return new EverlivePoller({ target, client, store, metrics, statusLabeler, clock, logger });
+      return new EverlivePoller({ target, client, store, metrics, statusLabeler, clock, logger, storageAvailable });
     });
   }
 
@@ -48,7 +48,7 @@ export class EverliveSource implements Source {
 }
 
 /** Everlive Status values already counted keep their label mapping across restarts. */
-function restoreStatusLabels(store: TrackingStore): StatusLabeler {
+function restoreStatusLabels(store: Storage): StatusLabeler {
   const statusLabeler = new StatusLabeler();
   for (const { labels } of store.counters.series(metricNames.messages)) {
     if (labels.source === sourceLabels.everlive && labels.target && labels.state) statusLabeler.remember(labels.target, labels.state);

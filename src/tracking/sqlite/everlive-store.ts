@@ -1,32 +1,9 @@
 import type Database from 'better-sqlite3';
-import type { CounterIncrement } from '../metrics/totals.js';
+import type { CounterIncrement } from '../../metrics/totals.js';
+import type { EverlivePageChange, FeedbackCounts, SeenNotification } from '../storage.js';
 
-export interface FeedbackCounts {
-  sent: number;
-  failed: number;
-  deactivated: number;
-}
-
-export interface SeenNotification {
-  status: string | null;
-  feedback: Map<string, FeedbackCounts>;
-}
-
-/** Everything one page of Everlive notifications changes, written in one transaction with the cursor. */
-export interface EverlivePageChange {
-  target: string;
-  now: number;
-  /** Where the next run starts (minus the overlap): the page's last ModifiedAt, never past the present. */
-  cursor: number | undefined;
-  notifications: { id: string; status: string | null; modifiedAt: number }[];
-  /** Malformed items by a stable key; only those not seen before are counted. */
-  invalidItems: { key: string; increment: CounterIncrement }[];
-  feedback: ({ id: string; platformKey: string } & FeedbackCounts)[];
-  counterIncrements: CounterIncrement[];
-}
-
-/** The Everlive part of the state file; shares the tracking store's connection and counter totals. */
-export class EverliveStore {
+/** The Everlive part of the state file; shares the storage's connection and counter totals. Synchronous: SqliteStorage wraps it. */
+export class SqliteEverlive {
   private readonly statements;
 
   constructor(

@@ -1,30 +1,10 @@
 import type Database from 'better-sqlite3';
-import type { CounterIncrement } from '../metrics/totals.js';
-import type { PnsErrorRecord } from '../sources/azure-notification-hubs/pns-feedback.js';
+import type { CounterIncrement } from '../../metrics/totals.js';
+import type { PnsErrorRecord } from '../../sources/azure-notification-hubs/pns-feedback.js';
+import type { ErrorDetailsState, PendingErrorDetails, StoredPnsError } from '../storage.js';
 
-export type ErrorDetailsState = 'pending' | 'done' | 'failed' | 'refused';
-
-export interface PendingErrorDetails {
-  target: string;
-  notificationId: string;
-  uri: string;
-  attempts: number;
-  nextPollAt: number;
-  firstSeenAt: number;
-}
-
-export interface StoredPnsError {
-  feedbackTime: string | null;
-  platform: string;
-  error: string;
-  pnsHandle: string | null;
-  newPnsHandle: string | null;
-  registrationId: string | null;
-  installationId: string | null;
-}
-
-/** The PNS error-details part of the state file; shares the tracking store's connection and totals. */
-export class ErrorDetailsStore {
+/** The PNS error-details part of the state file; shares the storage's connection and totals. Synchronous: SqliteStorage wraps it. */
+export class SqliteErrorDetails {
   private readonly statements;
 
   constructor(

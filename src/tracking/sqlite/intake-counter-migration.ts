@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
-import { metricNames, sourceLabels } from '../metrics/names.js';
-import { labelKey, parseLabelKey, type LabelSet } from '../metrics/totals.js';
+import { metricNames, sourceLabels } from '../../metrics/names.js';
+import { labelKey, parseLabelKey, type LabelSet } from '../../metrics/totals.js';
 
 /**
  * Upgrades state files written before the intake counter had a `target` label: their

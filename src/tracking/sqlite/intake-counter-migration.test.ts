@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { histogramBounds } from '../metrics/names.js';
-import { labelKey, type LabelSet } from '../metrics/totals.js';
+import { histogramBounds } from '../../metrics/names.js';
+import { labelKey, type LabelSet } from '../../metrics/totals.js';
 import { migrations } from './schema.js';
-import { TrackingStore } from './store.js';
+import { SqliteStorage } from './sqlite-storage.js';
 
 const intake = 'push_notification_intake_notifications_total';
 const azure = 'azure_notification_hubs';
@@ -46,39 +46,39 @@ describe('upgrading intake counts to per-target series', () => {
   });
   afterEach(() => rmSync(folder, { recursive: true, force: true }));
 
-  function intakeSeries(): Record<string, number> {
-    const store = TrackingStore.open(path, histogramBounds);
+  async function intakeSeries(): Promise<Record<string, number>> {
+    const store = SqliteStorage.open(path, histogramBounds);
     try {
       const series = [...store.counters.series(intake)];
       expect(series.every((entry) => entry.labels.target !== undefined)).toBe(true);
       return Object.fromEntries(series.map((entry) => [`${entry.labels.target}/${entry.labels.result}`, entry.value]));
     } finally {
-      store.close();
+      await store.close();
     }
   }
 
-  it('splits the old accepted total by where accepted IDs ended up, so the per-target invariant holds', () => {
+  it('splits the old accepted total by where accepted IDs ended up, so the per-target invariant holds', async () => {
     // prod: 5 terminal + 1 expired + 2 tracked = 8; other: 1 terminal + 1 tracked = 2.
     writeOldStateFile(path, 10);
-    expect(intakeSeries()).toEqual({ 'prod/accepted': 8, 'other/accepted': 2, '/duplicate': 2, '/rejected': 3 });
+    expect(await intakeSeries()).toEqual({ 'prod/accepted': 8, 'other/accepted': 2, '/duplicate': 2, '/rejected': 3 });
   });
 
-  it('keeps what the split does not explain under target="", so no count is lost', () => {
+  it('keeps what the split does not explain under target="", so no count is lost', async () => {
     writeOldStateFile(path, 13);
-    expect(intakeSeries()).toEqual({ 'prod/accepted': 8, 'other/accepted': 2, '/accepted': 3, '/duplicate': 2, '/rejected': 3 });
+    expect(await intakeSeries()).toEqual({ 'prod/accepted': 8, 'other/accepted': 2, '/accepted': 3, '/duplicate': 2, '/rejected': 3 });
   });
 
-  it('keeps an old total that is smaller than what ended whole, under target=""', () => {
+  it('keeps an old total that is smaller than what ended whole, under target=""', async () => {
     writeOldStateFile(path, 6);
-    expect(intakeSeries()).toEqual({ '/accepted': 6, '/duplicate': 2, '/rejected': 3 });
+    expect(await intakeSeries()).toEqual({ '/accepted': 6, '/duplicate': 2, '/rejected': 3 });
   });
 
-  it('runs once: a second start changes nothing, and new items count per target on top', () => {
+  it('runs once: a second start changes nothing, and new items count per target on top', async () => {
     writeOldStateFile(path, 10);
-    const store = TrackingStore.open(path, histogramBounds);
-    store.acceptNotifications([{ target: 'prod', notificationId: 'new' }], 1, 10_001);
-    store.countRejectedIntake(['', 'prod']);
-    store.close();
-    expect(intakeSeries()).toEqual({ 'prod/accepted': 9, 'other/accepted': 2, '/duplicate': 2, '/rejected': 4, 'prod/rejected': 1 });
+    const store = SqliteStorage.open(path, histogramBounds);
+    await store.acceptNotifications([{ target: 'prod', notificationId: 'new' }], 1, 10_001);
+    await store.countRejectedIntake(['', 'prod']);
+    await store.close();
+    expect(await intakeSeries()).toEqual({ 'prod/accepted': 9, 'other/accepted': 2, '/duplicate': 2, '/rejected': 4, 'prod/rejected': 1 });
   });
 });

@@ -2,11 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { histogramBounds } from '../metrics/names.js';
-import { StoreError, TrackingStore } from './store.js';
-import type { PollOutcome } from './types.js';
+import { histogramBounds } from '../../metrics/names.js';
+import { StoreError } from '../storage.js';
+import { SqliteStorage } from './sqlite-storage.js';
+import type { PollOutcome } from '../types.js';
 
-describe('TrackingStore group commit', () => {
+describe('SqliteStorage group commit', () => {
   let folder: string;
   let path: string;
   beforeEach(() => {
@@ -34,10 +35,10 @@ describe('TrackingStore group commit', () => {
   });
 
   it('commits answers handed in together as one, and shows them only once committed', async () => {
-    const store = TrackingStore.open(path, histogramBounds);
+    const store = SqliteStorage.open(path, histogramBounds);
     const ids = ['a', 'b', 'c', 'd'];
-    store.acceptNotifications(ids.map((notificationId) => ({ target: 'prod', notificationId })), 0, 10_000);
-    const writes = ids.map((id) => store.recordPollSoon(terminal(id)));
+    await store.acceptNotifications(ids.map((notificationId) => ({ target: 'prod', notificationId })), 0, 10_000);
+    const writes = ids.map((id) => store.recordPoll(terminal(id)));
     // Nothing is visible before the commit.
     expect(store.counters.get('push_notification_outcomes_total', { target: 'prod', outcome: 'Success' })).toBe(0);
     await Promise.all(writes);
@@ -45,28 +46,28 @@ describe('TrackingStore group commit', () => {
     expect(store.counters.get('push_notification_messages_total', { target: 'prod', state: 'Completed' })).toBe(4);
     // Every observation of the batch lands in the same histogram series, none overwrites another.
     expect([...store.histograms.series('push_notification_queue_duration_seconds')][0]?.count).toBe(4);
-    store.close();
+    await store.close();
 
-    const reopened = TrackingStore.open(path, histogramBounds);
-    expect(reopened.loadActiveMessages()).toHaveLength(0);
+    const reopened = SqliteStorage.open(path, histogramBounds);
+    expect((await reopened.claimWork(['prod', 'other'])).messages).toHaveLength(0);
     expect(reopened.counters.get('push_notification_outcomes_total', { target: 'prod', outcome: 'Success' })).toBe(12);
     expect([...reopened.histograms.series('push_notification_queue_duration_seconds')][0]?.count).toBe(4);
-    expect(reopened.getNotification('prod', 'c')?.finishReason).toBe('terminal');
-    reopened.close();
+    expect((await reopened.getNotification('prod', 'c'))?.finishReason).toBe('terminal');
+    await reopened.close();
   });
 
   it('fails only the answer that cannot be written, not the others in its batch', async () => {
-    const store = TrackingStore.open(path, histogramBounds);
-    store.acceptNotifications([{ target: 'prod', notificationId: 'a' }, { target: 'prod', notificationId: 'b' }], 0, 10_000);
+    const store = SqliteStorage.open(path, histogramBounds);
+    await store.acceptNotifications([{ target: 'prod', notificationId: 'a' }, { target: 'prod', notificationId: 'b' }], 0, 10_000);
     const results = await Promise.allSettled([
-      store.recordPollSoon(terminal('a')),
-      store.recordPollSoon(terminal('not-tracked')),
-      store.recordPollSoon(terminal('b')),
+      store.recordPoll(terminal('a')),
+      store.recordPoll(terminal('not-tracked')),
+      store.recordPoll(terminal('b')),
     ]);
     expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(StoreError);
     expect(store.counters.get('push_notification_messages_total', { target: 'prod', state: 'Completed' })).toBe(2);
     expect(store.counters.get('push_notification_outcomes_total', { target: 'prod', outcome: 'Success' })).toBe(6);
-    store.close();
+    await store.close();
   });
 });

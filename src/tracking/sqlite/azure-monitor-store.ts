@@ -1,29 +1,9 @@
 import type Database from 'better-sqlite3';
-import type { CounterIncrement } from '../metrics/totals.js';
+import type { CounterIncrement } from '../../metrics/totals.js';
+import type { CountedMinutes } from '../storage.js';
 
-/** Minutes of Azure Monitor metrics counted for one target, with the counts they add. */
-export interface CountedMinutes {
-  target: string;
-  now: number;
-  /** Added to the counter totals. */
-  increments: readonly CounterIncrement[];
-  /** Per metric, the start (epoch milliseconds) of the last minute now counted. */
-  cursors: ReadonlyMap<string, number>;
-}
-
-/**
- * The Azure Monitor part of the state: per target and metric, the last minute counted. The only
- * write is commitMinutes(), which stores the new cursors and the counter totals in one
- * transaction: a crash before it commits counts the minutes again from the old cursor (nothing was
- * added), a crash after it counts nothing twice.
- */
-export interface AzureMonitorCursorStore {
-  /** The last minute counted per metric of a target (absent: never counted). */
-  cursors(target: string): Map<string, number>;
-  commitMinutes(minutes: CountedMinutes): void;
-}
-
-export class SqliteAzureMonitorCursorStore implements AzureMonitorCursorStore {
+/** The Azure Monitor part of the state file (see AzureMonitorStorage). Synchronous: SqliteStorage wraps it. */
+export class SqliteAzureMonitor {
   private readonly statements;
 
   constructor(

@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { StoreError } from './store.js';
+import { StoreError } from '../storage.js';
 
 /**
  * SQLite quietly treats an empty file as a new database, and starts afresh when the main file is gone

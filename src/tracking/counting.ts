@@ -1,0 +1,93 @@
+import { metricNames } from '../metrics/names.js';
+import {
+  CounterTotals,
+  HistogramTotals,
+  labelKey,
+  type CounterIncrement,
+  type HistogramObservation,
+  type HistogramSeries,
+  type LabelSet,
+} from '../metrics/totals.js';
+
+/**
+ * The in-memory side of the durable totals, shared by the backends: a backend computes what a
+ * change does to the totals (preview), persists that in its transaction, and applies it here only
+ * after the commit.
+ */
+export class TotalsMirror {
+  readonly counters = new CounterTotals();
+  readonly histograms: HistogramTotals;
+
+  constructor(histogramBounds: ReadonlyMap<string, readonly number[]>) {
+    this.histograms = new HistogramTotals(histogramBounds);
+  }
+
+  /** The histogram series as they will be after these observations, grouped per series. */
+  previewHistograms(observations: readonly HistogramObservation[]): HistogramUpdate[] {
+    const grouped = new Map<string, { family: string; labels: LabelSet; values: number[] }>();
+    for (const observation of observations) {
+      const key = `${observation.family}|${labelKey(observation.labels)}`;
+      const group = grouped.get(key) ?? { family: observation.family, labels: observation.labels, values: [] };
+      group.values.push(observation.value);
+      grouped.set(key, group);
+    }
+    return [...grouped.values()].map((group) => ({
+      family: group.family,
+      series: this.histograms.preview(group.family, group.labels, group.values),
+    }));
+  }
+
+  applyCounters(increments: readonly CounterIncrement[]): void {
+    for (const increment of increments) this.counters.add(increment.family, increment.labels, increment.value);
+  }
+
+  applyHistograms(updates: readonly HistogramUpdate[]): void {
+    for (const { family, series } of updates) this.histograms.replace(family, series);
+  }
+
+  /**
+   * Takes a stored histogram series if its buckets are today's: buckets that changed between
+   * versions cannot be re-split.
+   */
+  restoreHistogram(family: string, stored: { labels: LabelSet; bounds: string; bucketCounts: number[]; sum: number; count: number }): void {
+    const bounds = this.histograms.bounds(family);
+    if (stored.bounds !== JSON.stringify(bounds)) return;
+    this.histograms.replace(family, { labels: stored.labels, bounds, bucketCounts: stored.bucketCounts, sum: stored.sum, count: stored.count });
+  }
+}
+
+export interface HistogramUpdate {
+  family: string;
+  series: HistogramSeries;
+}
+
+/**
+ * A state written before outcome names were case-folded may hold one message's count under two
+ * spellings (`success` and `Success`, each the count its own answers reported). Counts only grow, so
+ * the larger is the latest: taking it (never the sum) means the next answer adds only real growth.
+ */
+export function keepLargest(counts: Map<string, bigint>, key: string, count: bigint): void {
+  const existing = counts.get(key);
+  if (existing === undefined || count > existing) counts.set(key, count);
+}
+
+/** Sums increments of the same series, so a batch writes each counter row once. */
+export function mergeIncrements(increments: readonly CounterIncrement[]): CounterIncrement[] {
+  const merged = new Map<string, CounterIncrement>();
+  for (const increment of increments) {
+    const key = `${increment.family}|${labelKey(increment.labels)}`;
+    const existing = merged.get(key);
+    if (existing) existing.value += increment.value;
+    else merged.set(key, { ...increment });
+  }
+  return [...merged.values()];
+}
+
+/** Intake items carry their target (no `source`: intake is for Azure IDs only), '' when it is unknown. */
+export function intakeIncrement(result: 'accepted' | 'duplicate' | 'rejected', target: string, value: number): CounterIncrement {
+  return { family: metricNames.intakeNotifications, labels: { target, result }, value };
+}
+
+export function isoTime(milliseconds: number | null): string | null {
+  return milliseconds === null ? null : new Date(milliseconds).toISOString();
+}

@@ -1,0 +1,267 @@
+import type Database from 'better-sqlite3';
+import { canonicalOutcome } from '../../metrics/outcome-classes.js';
+import type { CounterIncrement } from '../../metrics/totals.js';
+import { intakeIncrement, keepLargest, mergeIncrements, type TotalsMirror } from '../counting.js';
+import { newTrackedMessage, recordFields, summaryFields } from '../records.js';
+import { StoreError, type IntakeResult, type NotificationListQuery } from '../storage.js';
+import {
+  outcomeCountKey,
+  type NewNotification,
+  type NotificationRecord,
+  type NotificationSummary,
+  type PollOutcome,
+  type TrackedMessage,
+  type TrackedState,
+} from '../types.js';
+import type { SqliteErrorDetails } from './error-details-store.js';
+import type { SqliteTotals } from './totals-store.js';
+
+interface MessageRow {
+  target: string;
+  notification_id: string;
+  state: string;
+  reported_state: string | null;
+  scheduled: number;
+  accepted_at: number;
+  next_poll_at: number | null;
+  attempts: number;
+  not_found_count: number;
+  last_status: string | null;
+  last_polled_at: number | null;
+  first_found_at: number | null;
+  enqueue_time: number | null;
+  start_time: number | null;
+  end_time: number | null;
+  finished_at: number | null;
+  finish_reason: string | null;
+}
+
+type ActiveMessageRow = Pick<
+  MessageRow,
+  'target' | 'notification_id' | 'state' | 'scheduled' | 'accepted_at' | 'next_poll_at' | 'attempts' | 'not_found_count' | 'first_found_at'
+>;
+
+interface CountRow {
+  target: string;
+  notification_id: string;
+  platform: string;
+  outcome: string;
+  count: bigint;
+}
+
+/**
+ * Azure messages in the state file: intake, poll answers, resuming, lookups and pruning. Every
+ * change that belongs together is one transaction, and the in-memory totals follow only after it
+ * commits: a kill -9 at any moment loses nothing acknowledged and counts nothing twice.
+ */
+export class SqliteMessages {
+  private readonly statements;
+
+  constructor(
+    private readonly database: Database.Database,
+    private readonly totals: SqliteTotals,
+    private readonly mirror: TotalsMirror,
+    private readonly errorDetails: SqliteErrorDetails,
+  ) {
+    this.statements = {
+      insertMessage: database.prepare(
+        `INSERT INTO azure_messages (target, notification_id, state, scheduled, accepted_at, next_poll_at)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      updateMessage: database.prepare(
+        `UPDATE azure_messages SET state = @state, reported_state = coalesce(@reportedState, reported_state),
+           next_poll_at = @nextPollAt, attempts = @attempts, not_found_count = @notFoundCount,
+           last_status = @lastStatus, last_polled_at = @polledAt,
+           first_found_at = coalesce(first_found_at, @firstFoundAt),
+           enqueue_time = coalesce(@enqueueTime, enqueue_time), start_time = coalesce(@startTime, start_time),
+           end_time = coalesce(@endTime, end_time), finished_at = @finishedAt, finish_reason = @finishReason
+         WHERE target = @target AND notification_id = @notificationId AND finished_at IS NULL`,
+      ),
+      upsertCount: database.prepare(
+        `INSERT INTO azure_outcome_counts (target, notification_id, platform, outcome, count) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (target, notification_id, platform, outcome) DO UPDATE SET count = excluded.count`,
+      ),
+      getMessage: database.prepare(`SELECT * FROM azure_messages WHERE target = ? AND notification_id = ?`),
+      getCounts: database
+        .prepare(`SELECT * FROM azure_outcome_counts WHERE target = ? AND notification_id = ? ORDER BY platform, outcome`)
+        .safeIntegers(true),
+      insertErrorDetails: database.prepare(
+        `INSERT INTO azure_error_details (target, notification_id, uri, state, next_fetch_at, first_seen_at)
+         VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      pruneErrorDetails: database.prepare(
+        `DELETE FROM azure_error_details WHERE (target, notification_id) IN
+           (SELECT target, notification_id FROM azure_messages WHERE finished_at < ?)`,
+      ),
+      prunePnsErrors: database.prepare(
+        `DELETE FROM azure_pns_errors WHERE (target, notification_id) IN
+           (SELECT target, notification_id FROM azure_messages WHERE finished_at < ?)`,
+      ),
+      pruneCounts: database.prepare(
+        `DELETE FROM azure_outcome_counts WHERE (target, notification_id) IN
+           (SELECT target, notification_id FROM azure_messages WHERE finished_at < ?)`,
+      ),
+      pruneMessages: database.prepare(`DELETE FROM azure_messages WHERE finished_at < ?`),
+    };
+  }
+
+  accept(items: readonly NewNotification[], now: number, firstPollAt: number): IntakeResult {
+    const accepted: TrackedMessage[] = [];
+    let duplicates = 0;
+    const increments: CounterIncrement[] = [];
+    this.database.transaction(() => {
+      for (const item of items) {
+        const scheduled = item.scheduled === true;
+        const state: TrackedState = scheduled ? 'Scheduled' : 'Pending';
+        const result = this.statements.insertMessage.run(item.target, item.notificationId, state, scheduled ? 1 : 0, now, firstPollAt);
+        if (result.changes === 0) {
+          duplicates += 1;
+          increments.push(intakeIncrement('duplicate', item.target, 1));
+          continue;
+        }
+        increments.push(intakeIncrement('accepted', item.target, 1));
+        accepted.push(newTrackedMessage(item, state, now, firstPollAt));
+      }
+      this.totals.persistCounters(mergeIncrements(increments));
+    }).immediate();
+    this.mirror.applyCounters(increments);
+    return { accepted, duplicates };
+  }
+
+  countRejected(targets: readonly string[]): void {
+    const increments = mergeIncrements(targets.map((target) => intakeIncrement('rejected', target, 1)));
+    this.database.transaction(() => this.totals.persistCounters(increments)).immediate();
+    this.mirror.applyCounters(increments);
+  }
+
+  /** Writes poll answers in one transaction, then applies their counters and histograms in memory. */
+  recordPolls(outcomes: readonly PollOutcome[]): void {
+    const histogramUpdates = this.mirror.previewHistograms(outcomes.flatMap((outcome) => outcome.histogramObservations));
+    const increments = mergeIncrements(outcomes.flatMap((outcome) => outcome.counterIncrements));
+    this.database.transaction(() => {
+      for (const outcome of outcomes) this.writePoll(outcome);
+      this.totals.persistCounters(increments);
+      for (const series of histogramUpdates) this.totals.persistHistogram(series.family, series.series);
+    }).immediate();
+    this.mirror.applyCounters(increments);
+    this.mirror.applyHistograms(histogramUpdates);
+  }
+
+  private writePoll(outcome: PollOutcome): void {
+    const result = this.statements.updateMessage.run({
+      target: outcome.target,
+      notificationId: outcome.notificationId,
+      state: outcome.state,
+      reportedState: outcome.reportedState ?? null,
+      nextPollAt: outcome.nextPollAt,
+      attempts: outcome.attempts,
+      notFoundCount: outcome.notFoundCount,
+      lastStatus: outcome.lastStatus,
+      polledAt: outcome.polledAt,
+      firstFoundAt: outcome.firstFoundAt ?? null,
+      enqueueTime: outcome.enqueueTime ?? null,
+      startTime: outcome.startTime ?? null,
+      endTime: outcome.endTime ?? null,
+      finishedAt: outcome.finished?.at ?? null,
+      finishReason: outcome.finished?.reason ?? null,
+    });
+    if (result.changes !== 1) {
+      throw new StoreError(`message ${outcome.target}/${outcome.notificationId} is not being tracked`);
+    }
+    for (const update of outcome.countUpdates) {
+      this.statements.upsertCount.run(outcome.target, outcome.notificationId, update.platform, update.outcome, update.count);
+    }
+    if (outcome.errorDetails) {
+      const { uri, fetchAt } = outcome.errorDetails;
+      this.statements.insertErrorDetails.run(outcome.target, outcome.notificationId, uri, fetchAt, outcome.polledAt);
+    }
+  }
+
+  /** Every message not finished yet, with its last-seen counts, for the poll loop to resume. */
+  loadActive(): TrackedMessage[] {
+    const messages = new Map<string, TrackedMessage>();
+    // Rows are streamed, with only the columns needed: holding every row at once (100k tracked
+    // messages) would nearly double the memory peak at start-up.
+    const rows = this.database
+      .prepare(
+        `SELECT target, notification_id, state, scheduled, accepted_at, next_poll_at, attempts, not_found_count, first_found_at
+           FROM azure_messages WHERE finished_at IS NULL`,
+      )
+      .iterate() as IterableIterator<ActiveMessageRow>;
+    for (const row of rows) {
+      messages.set(outcomeCountKey(row.target, row.notification_id), {
+        target: row.target,
+        notificationId: row.notification_id,
+        acceptedAt: row.accepted_at,
+        state: row.state as TrackedState,
+        scheduled: row.scheduled === 1,
+        nextPollAt: row.next_poll_at ?? row.accepted_at,
+        attempts: row.attempts,
+        notFoundCount: row.not_found_count,
+        unchangedCount: 0,
+        firstFoundAt: row.first_found_at ?? undefined,
+        lastCounts: new Map(),
+      });
+    }
+    const counts = this.database
+      .prepare(
+        `SELECT c.* FROM azure_outcome_counts c JOIN azure_messages m
+           ON m.target = c.target AND m.notification_id = c.notification_id WHERE m.finished_at IS NULL`,
+      )
+      .safeIntegers(true)
+      .iterate() as IterableIterator<CountRow>;
+    for (const row of counts) {
+      const lastCounts = messages.get(outcomeCountKey(row.target, row.notification_id))?.lastCounts;
+      if (lastCounts) keepLargest(lastCounts, outcomeCountKey(row.platform, canonicalOutcome(row.outcome)), row.count);
+    }
+    return [...messages.values()];
+  }
+
+  get(target: string, notificationId: string): NotificationRecord | undefined {
+    const row = this.statements.getMessage.get(target, notificationId) as MessageRow | undefined;
+    if (!row) return undefined;
+    const outcomes: Record<string, Record<string, number>> = {};
+    for (const count of this.statements.getCounts.all(target, notificationId) as CountRow[]) {
+      const platform = (outcomes[count.platform] ??= {});
+      const outcome = canonicalOutcome(count.outcome);
+      platform[outcome] = Math.max(platform[outcome] ?? 0, Number(count.count));
+    }
+    return {
+      ...recordFields(row),
+      outcomes,
+      errorDetails: this.errorDetails.state(target, notificationId),
+      pnsErrors: this.errorDetails.records(target, notificationId),
+    };
+  }
+
+  list(query: NotificationListQuery): NotificationSummary[] {
+    const conditions: string[] = [];
+    const parameters: (string | number)[] = [];
+    if (query.target !== undefined) {
+      conditions.push('target = ?');
+      parameters.push(query.target);
+    }
+    if (query.state !== undefined) {
+      conditions.push('state = ?');
+      parameters.push(query.state);
+    }
+    if (query.after) {
+      conditions.push('(accepted_at < ? OR (accepted_at = ? AND (target, notification_id) < (?, ?)))');
+      parameters.push(query.after.acceptedAt, query.after.acceptedAt, query.after.target, query.after.notificationId);
+    }
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const rows = this.database
+      .prepare(`SELECT * FROM azure_messages ${where} ORDER BY accepted_at DESC, target DESC, notification_id DESC LIMIT ?`)
+      .all(...parameters, query.limit) as MessageRow[];
+    return rows.map(summaryFields);
+  }
+
+  pruneFinished(before: number): number {
+    return this.database.transaction(() => {
+      this.statements.pruneErrorDetails.run(before);
+      this.statements.prunePnsErrors.run(before);
+      this.statements.pruneCounts.run(before);
+      return this.statements.pruneMessages.run(before).changes;
+    }).immediate();
+  }
+}
