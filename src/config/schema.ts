@@ -1,6 +1,6 @@
 import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
-import { isLoopback } from '../sources/azure-notification-hubs/allowed-hosts.js';
+import { isLoopback } from '../net/loopback.js';
 import { parseDuration } from '../time/duration.js';
 import { cronRangeProblem } from './cron-fields.js';
 

@@ -70,3 +70,35 @@ export function summaryFields(row: StoredMessageFields): NotificationSummary {
     lastStatus: row.last_status,
   };
 }
+
+/**
+ * One record of a PNS error-details blob, as parsed (sources/azure-notification-hubs/pns-feedback.ts)
+ * and stored. Device tokens appear only hashed and shortened.
+ */
+export interface PnsErrorRecord {
+  /** Stable identity of the record, so a re-fetched blob counts nothing twice. */
+  key: string;
+  feedbackTime?: string;
+  platform: string;
+  error: string;
+  /** `sha256:<first 12 hex>…<last 4 characters>` of the device token. */
+  pnsHandle?: string;
+  newPnsHandle?: string;
+  registrationId?: string;
+  installationId?: string;
+  notificationId?: string;
+}
+
+/** The values of one azure_pns_errors row after (target, notification_id), in the order both backends insert them. */
+export function pnsErrorValues(record: PnsErrorRecord): (string | null)[] {
+  return [
+    record.key,
+    record.feedbackTime ?? null,
+    record.platform,
+    record.error,
+    record.pnsHandle ?? null,
+    record.newPnsHandle ?? null,
+    record.registrationId ?? null,
+    record.installationId ?? null,
+  ];
+}

@@ -1,5 +1,5 @@
 import type { CounterIncrement, CounterTotals, HistogramTotals } from '../metrics/totals.js';
-import type { PnsErrorRecord } from '../sources/azure-notification-hubs/pns-feedback.js';
+import type { PnsErrorRecord } from './records.js';
 import type { NewNotification, NotificationRecord, NotificationSummary, PollOutcome, TrackedMessage } from './types.js';
 
 /**

@@ -1,3 +1,5 @@
+import { isLoopback } from '../../net/loopback.js';
+
 /**
  * Which PnsErrorDetailsUri may be fetched. The URL comes from the upstream document, so it is
  * checked against the per-hub allow list before any request: an entry is a host or host:port, `*.`
@@ -34,6 +36,3 @@ function matches(entry: string, host: string, port: string, plain: boolean): boo
   return entryHost === host;
 }
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}

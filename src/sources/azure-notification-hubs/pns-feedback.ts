@@ -3,6 +3,10 @@ import { XMLValidator } from 'fast-xml-parser';
 import { createXmlParser, hasDocumentTypeDeclaration } from './xml.js';
 import { decodeXmlBytes } from './xml-encoding.js';
 
+import type { PnsErrorRecord } from '../../tracking/records.js';
+
+export type { PnsErrorRecord };
+
 /**
  * Pure parser for a PNS error-details blob (the `PnsErrorDetailsUri` of a NotificationDetails): one
  * XML `<PnsFeedback>` record per line, each possibly with its own XML declaration (real records
@@ -11,20 +15,6 @@ import { decodeXmlBytes } from './xml-encoding.js';
  * `PnsHandle` and `NewPnsHandle` are device tokens: only a short hash and the last characters leave
  * this function; the full token is used only inside the record's identity hash.
  */
-export interface PnsErrorRecord {
-  /** Stable identity of the record, so a re-fetched blob counts nothing twice. */
-  key: string;
-  feedbackTime?: string;
-  platform: string;
-  error: string;
-  /** `sha256:<first 12 hex>…<last 4 characters>` of the device token. */
-  pnsHandle?: string;
-  newPnsHandle?: string;
-  registrationId?: string;
-  installationId?: string;
-  notificationId?: string;
-}
-
 export interface PnsFeedbackParse {
   records: PnsErrorRecord[];
   /**

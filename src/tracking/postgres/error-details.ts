@@ -1,5 +1,5 @@
 import type { CounterIncrement } from '../../metrics/totals.js';
-import type { PnsErrorRecord } from '../../sources/azure-notification-hubs/pns-feedback.js';
+import { pnsErrorValues, type PnsErrorRecord } from '../records.js';
 import { mergeIncrements, type TotalsMirror } from '../counting.js';
 import { WorkLostError, type ErrorDetailsState, type ErrorDetailsStorage, type PendingErrorDetails, type StoredPnsError } from '../storage.js';
 import type { PollOutcome } from '../types.js';
@@ -82,18 +82,7 @@ export class PostgresErrorDetails implements ErrorDetailsStorage {
         const inserted = await client.query(
           `INSERT INTO azure_pns_errors (target, notification_id, record_key, feedback_time, platform, error, pns_handle,
              new_pns_handle, registration_id, installation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
-          [
-            details.target,
-            details.notificationId,
-            record.key,
-            record.feedbackTime ?? null,
-            record.platform,
-            record.error,
-            record.pnsHandle ?? null,
-            record.newPnsHandle ?? null,
-            record.registrationId ?? null,
-            record.installationId ?? null,
-          ],
+          [details.target, details.notificationId, ...pnsErrorValues(record)],
         );
         if (inserted.rowCount === 1) increments.push(incrementFor(record));
       }

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { CounterIncrement } from '../../metrics/totals.js';
-import type { PnsErrorRecord } from '../../sources/azure-notification-hubs/pns-feedback.js';
+import { pnsErrorValues, type PnsErrorRecord } from '../records.js';
 import type { ErrorDetailsState, PendingErrorDetails, StoredPnsError } from '../storage.js';
 
 /** The PNS error-details part of the state file; shares the storage's connection and totals. Synchronous: SqliteStorage wraps it. */
@@ -59,18 +59,7 @@ export class SqliteErrorDetails {
     const increments: CounterIncrement[] = [...alsoCount];
     this.database.transaction(() => {
       for (const record of records) {
-        const inserted = this.statements.insertRecord.run(
-          details.target,
-          details.notificationId,
-          record.key,
-          record.feedbackTime ?? null,
-          record.platform,
-          record.error,
-          record.pnsHandle ?? null,
-          record.newPnsHandle ?? null,
-          record.registrationId ?? null,
-          record.installationId ?? null,
-        );
+        const inserted = this.statements.insertRecord.run(details.target, details.notificationId, ...pnsErrorValues(record));
         if (inserted.changes === 1) increments.push(incrementFor(record));
       }
       this.persistCounters(increments);

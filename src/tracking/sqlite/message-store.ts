@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { canonicalOutcome } from '../../metrics/outcome-classes.js';
 import type { CounterIncrement } from '../../metrics/totals.js';
 import { intakeIncrement, keepLargest, mergeIncrements, type TotalsMirror } from '../counting.js';
-import { newTrackedMessage, recordFields, summaryFields } from '../records.js';
+import { newTrackedMessage, recordFields, summaryFields, type StoredMessageFields } from '../records.js';
 import { StoreError, type IntakeResult, type NotificationListQuery } from '../storage.js';
 import {
   outcomeCountKey,
@@ -16,24 +16,10 @@ import {
 import type { SqliteErrorDetails } from './error-details-store.js';
 import type { SqliteTotals } from './totals-store.js';
 
-interface MessageRow {
-  target: string;
-  notification_id: string;
-  state: string;
-  reported_state: string | null;
+/** SQLite keeps booleans as 0/1. */
+interface MessageRow extends StoredMessageFields {
   scheduled: number;
-  accepted_at: number;
-  next_poll_at: number | null;
-  attempts: number;
   not_found_count: number;
-  last_status: string | null;
-  last_polled_at: number | null;
-  first_found_at: number | null;
-  enqueue_time: number | null;
-  start_time: number | null;
-  end_time: number | null;
-  finished_at: number | null;
-  finish_reason: string | null;
 }
 
 type ActiveMessageRow = Pick<

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { PnsErrorRecord } from '../../sources/azure-notification-hubs/pns-feedback.js';
+import type { PnsErrorRecord } from '../records.js';
 import type { CounterIncrement } from '../../metrics/totals.js';
 import { TotalsMirror } from '../counting.js';
 import { GroupCommit } from '../group-commit.js';
