@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import type { MessagePlan } from '../../src/simulator/notification-hubs/message-plan.js';
@@ -69,6 +70,12 @@ function panel(title: string): PanelQuery {
   const found = panelQueries(loadDashboards()).find((query) => query.panel === title);
   if (!found) throw new Error(`no panel "${title}"`);
   return found;
+}
+
+interface PrometheusAlert {
+  labels: Record<string, string>;
+  state: string;
+  activeAt: string;
 }
 
 const byLabels = (samples: readonly PrometheusSample[], labels: string[]) =>
@@ -250,5 +257,36 @@ describe.skipIf(postgresUnavailable() || !prometheusBinary || !alertmanagerBinar
     }
     // Healthy, answering, and polled: nothing else fires (fcmv1 never fails; no spike baseline).
     expect(firing.map((sample) => sample.metric.alertname).sort()).toEqual(expected.map((alert) => alert.alertname).sort());
+  });
+
+  it('keeps SourceDown firing as one alert while source_up moves to the other replica (the reporting one stops)', async () => {
+    const sourceDown = async () => {
+      const response = await request(`${prometheus?.url ?? ''}/api/v1/alerts`);
+      const alerts = ((await response.body.json()) as { data: { alerts: PrometheusAlert[] } }).data.alerts;
+      return alerts.filter((alert) => alert.labels.alertname === 'PushNotificationSourceDown' && alert.labels.target === lockedTarget);
+    };
+    const [before] = await sourceDown();
+    expect(before?.state).toBe('firing');
+    const [reported] = await answer(`push_notification_source_up{target="${lockedTarget}"}`);
+    const reporter = replicas.find((replica) => new URL(replica.url as string).host === reported?.metric.instance) as Replica;
+    const other = replicas.find((replica) => replica !== reporter) as Replica;
+    const otherInstance = new URL(other.url as string).host;
+    // A clean stop hands the report back at once; the other replica takes it at its next claim (5 s).
+    await reporter.stop();
+    const samples: PrometheusSample[][] = [];
+    await waitFor(
+      async () => {
+        samples.push(await sourceDown().then((alerts) => alerts.map((alert) => ({ metric: alert.labels, value: [0, alert.activeAt] }))));
+        const now = await answer(`push_notification_source_up{target="${lockedTarget}"}`);
+        return now.length === 1 && now[0]?.metric.instance === otherInstance ? true : undefined;
+      },
+      { description: `${otherInstance} to report source_up of ${lockedTarget}`, timeoutMilliseconds: 30_000, intervalMilliseconds: 200 },
+    );
+    // Several evaluations after the move, the alert is still the one that was firing before it.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const after = await sourceDown();
+    expect(after.map((alert) => [alert.state, alert.activeAt])).toEqual([['firing', before?.activeAt]]);
+    // Watched every 200 ms through the handover: never absent, never a second one.
+    expect(samples.filter((seen) => seen.length !== 1)).toEqual([]);
   });
 });
