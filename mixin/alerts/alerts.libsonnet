@@ -99,9 +99,11 @@ local promql = import '../lib/promql.libsonnet';
           // credentials (an APNs certificate or key, FCM service account or WNS secret expired or was
           // revoked), so every send to that platform fails. Counters only appear when first counted
           // and increase() cannot see a series' first sample, so a series that is new in the window
-          // counts with its whole value, but only if the exporter was already being scraped at the
-          // window's start (otherwise a restart of Prometheus or of the exporter would look like new
-          // credentials errors).
+          // counts with its whole value, but only if that same instance was already being scraped at
+          // the window's start (otherwise a restart of Prometheus or of the exporter would look like
+          // new credentials errors). Per instance, not per target: with several replicas each exports
+          // its own totals, and a replica that restarts comes back with its old ones while another
+          // replica's series of the target were there all along.
           {
             alert: 'PushNotificationInvalidCredentials',
             local credentials = 'push_notification_outcomes_total' + select(['outcome="InvalidCredentials"']),
@@ -113,7 +115,7 @@ local promql = import '../lib/promql.libsonnet';
                     %(credentials)s
                     unless %(credentials)s offset %(window)s
                   )
-                  and on (source, target) (push_notification_source_up%(up)s offset %(window)s)
+                  and on (job, instance) (push_notification_exporter_build_info%(up)s offset %(window)s)
                   or
                   increase(%(credentials)s[%(window)s])
                 )
@@ -134,9 +136,12 @@ local promql = import '../lib/promql.libsonnet';
 
           // The last request to the upstream API did not get a valid answer, for the `for` time:
           // 401, 403, 429, 5xx, timeouts. Deliveries may be fine; the exporter is blind to them.
+          // One replica exports source_up per target (the others leave it out): max by (source,
+          // target) is the fleet's answer once, without instance, and promql.sharedGauge carries
+          // it over the moment the reporting replica changes.
           {
             alert: 'PushNotificationSourceDown',
-            expr: 'max by (source, target) (push_notification_source_up%s) == 0' % promql.matchers([config.selector]),
+            expr: 'max by (source, target) (%s) == 0' % promql.sharedGauge('push_notification_source_up' + promql.matchers([config.selector])),
             'for': config.sourceDownFor,
             labels: { severity: config.sourceDownSeverity },
             annotations: {
@@ -159,12 +164,17 @@ local promql = import '../lib/promql.libsonnet';
             alert: 'PushNotificationTelemetryStale',
             local selector = promql.matchers([config.selector]),
             expr: |||
-              time() - max by (source, target) (push_notification_source_last_success_timestamp_seconds%(selector)s) > %(stale)s
+              time() - max by (source, target) (%(lastSuccess)s) > %(stale)s
               and on (source, target)
               sum by (source, target) (push_notification_tracked_messages%(selector)s) > 0
               unless on (source, target)
-              max by (source, target) (push_notification_source_up%(selector)s) == 0
-            ||| % { selector: selector, stale: config.staleAfterSeconds },
+              max by (source, target) (%(up)s) == 0
+            ||| % {
+              selector: selector,
+              stale: config.staleAfterSeconds,
+              lastSuccess: promql.sharedGauge('push_notification_source_last_success_timestamp_seconds' + selector),
+              up: promql.sharedGauge('push_notification_source_up' + selector),
+            },
             'for': config.staleFor,
             labels: { severity: config.staleSeverity },
             annotations: {

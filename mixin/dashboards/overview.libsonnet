@@ -32,7 +32,8 @@ local panels = import 'panels.libsonnet';
         panels.datasourceVariable,
         panels.variable('job', 'Job', 'push_notification_exporter_build_info' + promql.matchers([config.selector]), 'job'),
         panels.variable('instance', 'Instance', 'push_notification_exporter_build_info{job=~"$job"}', 'instance', allValue='.*'),
-        panels.variable('target', 'Target', 'push_notification_source_up{job=~"$job", instance=~"$instance"}', 'target', allValue='.*'),
+        // Not narrowed by $instance: with several replicas one of them exports a target's source_up.
+        panels.variable('target', 'Target', 'push_notification_source_up{job=~"$job"}', 'target', allValue='.*'),
         panels.variable('platform', 'Platform', 'push_notification_outcomes_total{job=~"$job", instance=~"$instance", target=~"$target"}', 'platform', allValue='.*'),
       ],
       [

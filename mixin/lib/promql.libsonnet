@@ -6,6 +6,17 @@
   attempts: 'outcome!~"Skipped|NoTargets"',
   failures: 'outcome!~"Success|Sent|Skipped|NoTargets"',
 
+  // A gauge of shared state (source_up, last success): with several replicas on PostgreSQL exactly
+  // one exports it per target, and when that work moves to another replica (a clean stop hands it
+  // over at once, a replica killed loses it after its 30 s lease plus the 5 s claim interval) the
+  // series ends on one instance and starts on another a scrape or a minute later. An instant
+  // selector would have nothing in between, and an alert held for its `for` would start again (or
+  // resolve and fire twice). last_over_time over handoverWindow keeps each instance's last value
+  // through that gap; read it with max by (source, target), never sum (for a moment both
+  // instances have one).
+  handoverWindow: '2m',
+  sharedGauge(selector):: 'last_over_time(%s[%s])' % [selector, self.handoverWindow],
+
   // {a, b} from the non-empty matchers (the configured selector may be ''); nothing when none are left.
   matchers(list)::
     local kept = std.filter(function(matcher) matcher != '', list);

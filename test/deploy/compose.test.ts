@@ -22,6 +22,13 @@ interface Service {
   environment?: Record<string, string>;
 }
 
+interface ScrapeConfig {
+  job_name: string;
+  static_configs?: { targets: string[] }[];
+  dns_sd_configs?: { names: string[]; type?: string; port?: number }[];
+  relabel_configs?: { source_labels?: string[]; target_label?: string; replacement?: string }[];
+}
+
 const compose = parse(read('deploy/compose/docker-compose.yml')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
 /** Bind mounts of a service as [host path (absolute), container path]. */
 const bindMounts = (service: Service) =>
@@ -69,15 +76,38 @@ describe('the compose stack (deploy/compose)', () => {
   it('gives Prometheus every rule file it names, and a scrape job for the exporter', () => {
     const prometheus = parse(read('deploy/compose/prometheus.yml')) as {
       rule_files: string[];
-      scrape_configs: { static_configs: { targets: string[] }[] }[];
+      scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
       alerting: { alertmanagers: { static_configs: { targets: string[] }[] }[] };
     };
     const rulesMount = bindMounts(compose.services.prometheus as Service).find(([, target]) => target.startsWith('/etc/prometheus/rules'));
     expect(rulesMount?.[0]).toBe(join(root, 'alerts'));
     for (const file of prometheus.rule_files) expect(existsSync(join(root, 'alerts', file.replace(/^rules\//, ''))), file).toBe(true);
     expect(readdirSync(join(root, 'alerts')).length).toBe(prometheus.rule_files.length);
+    expect(prometheus.scrape_configs.map((config) => config.job_name)).toEqual(['push-notification-exporter']);
     expect(prometheus.scrape_configs[0]?.static_configs[0]?.targets).toEqual(['exporter:10130']);
     expect(prometheus.alerting.alertmanagers[0]?.static_configs[0]?.targets).toEqual(['alertmanager:9093']);
+  });
+
+  it('has Prometheus scrape both replicas of the "ha" profile in the exporter\'s job, as instances of their own, and nothing of theirs without it', () => {
+    const prometheus = parse(read('deploy/compose/prometheus.yml')) as { scrape_configs: ScrapeConfig[] };
+    const job = prometheus.scrape_configs.find((config) => config.job_name === 'push-notification-exporter') as ScrapeConfig;
+    const replicas = Object.entries(compose.services)
+      .filter(([, service]) => service.profiles?.includes('ha') && service.environment?.REPLICA_ID !== undefined)
+      .map(([name]) => name);
+    expect(replicas.sort()).toEqual(['exporter-a', 'exporter-b']);
+    // In the rules' job (one job for every replica: the rules add them up across instances), found
+    // by compose's DNS, so that without the profile the names do not resolve and no target is down.
+    const discovery = job.dns_sd_configs ?? [];
+    expect(discovery).toHaveLength(1);
+    expect(discovery[0]).toMatchObject({ type: 'A' });
+    expect([...(discovery[0]?.names ?? [])].sort()).toEqual(replicas);
+    // The port each replica listens on inside its container (exporter-ha.yml), not the published one.
+    const listen = (parse(read('deploy/compose/exporter-ha.yml')) as { server: { listen: string } }).server.listen;
+    expect(String(discovery[0]?.port)).toBe(listen.split(':').pop());
+    // Stable instance labels: the service name, not the container address.
+    const relabel = job.relabel_configs?.find((rule) => rule.target_label === 'instance');
+    expect(relabel).toMatchObject({ source_labels: ['__meta_dns_name'], replacement: `$1:${discovery[0]?.port}` });
+    for (const name of replicas) expect(compose.services[name]?.environment?.REPLICA_ID).toBe(name);
   });
 
   it('provisions Grafana with the dashboards that exist and a data source pointing at the Prometheus service', () => {

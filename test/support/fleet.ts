@@ -19,6 +19,8 @@ export class Replica {
     folder: string,
     databaseUrl: string,
     simulator: NotificationHubsSimulator,
+    /** More entries of azureNotificationHubs beside orders-target (the same on every replica). */
+    moreTargets: readonly Record<string, unknown>[] = [],
   ) {
     this.configPath = join(folder, `${replicaId}.yaml`);
     writeFileSync(
@@ -26,7 +28,7 @@ export class Replica {
       JSON.stringify({
         server: { listen: '127.0.0.1:0', apiTokens: [fleetToken], intakeRateLimit: { requestsPerSecond: 0 } },
         storage: { postgres: { connectionString: databaseUrl, replicaId } },
-        azureNotificationHubs: [{ name: fleetTarget, connectionString: simulator.connectionString('orders'), hub: 'orders', endpoint: simulator.url, concurrency: 8 }],
+        azureNotificationHubs: [{ name: fleetTarget, connectionString: simulator.connectionString('orders'), hub: 'orders', endpoint: simulator.url, concurrency: 8 }, ...moreTargets],
       }),
     );
   }

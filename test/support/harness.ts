@@ -46,6 +46,11 @@ export interface HarnessOptions {
   azureMonitorVisibility?: { noTotalMilliseconds?: number; partialMilliseconds?: number };
   /** How the simulated hub answers sends (POST /{hub}/messages, …/$batch, /{hub}/schedulednotifications). */
   simulator?: Pick<NotificationHubsSimulatorOptions, 'planForSend' | 'scheduledTelemetry' | 'acceptOwnAddressAudience'>;
+  /**
+   * Another replica beside this harness: its exporter shares `peer`'s clock and simulators (give
+   * both the same postgresUrl and their own replicaId); closing it leaves them to `peer`.
+   */
+  peer?: Harness;
 }
 
 export const everliveMasterKey = 'everlive-master-key-do-not-log';
@@ -56,9 +61,9 @@ export const everliveAppId = 'app-123';
  * driven by one manual clock: tests move time forward instead of sleeping.
  */
 export class Harness {
-  readonly clock = new ManualClock(Date.UTC(2026, 2, 1, 12, 0, 0));
+  readonly clock: ManualClock;
   /** The exporter's view of the clock: its wall clock can be stepped alone (the upstreams' is not). */
-  readonly exporterClock = new SteppableClock(this.clock);
+  readonly exporterClock: SteppableClock;
   readonly logLines: Record<string, unknown>[] = [];
   readonly folder: string;
   simulator!: NotificationHubsSimulator;
@@ -68,10 +73,21 @@ export class Harness {
   exporter!: RunningExporter;
   private constructor(private readonly options: HarnessOptions) {
     this.folder = mkdtempSync(join(tmpdir(), 'pne-test-'));
+    this.clock = options.peer?.clock ?? new ManualClock(Date.UTC(2026, 2, 1, 12, 0, 0));
+    this.exporterClock = new SteppableClock(this.clock);
   }
 
   static async start(options: HarnessOptions = {}): Promise<Harness> {
     const harness = new Harness(options);
+    const peer = options.peer;
+    if (peer) {
+      harness.simulator = peer.simulator;
+      harness.everliveSimulator = peer.everliveSimulator;
+      harness.monitorSimulator = peer.monitorSimulator;
+      harness.monitorCertificate = peer.monitorCertificate;
+      await harness.startExporter();
+      return harness;
+    }
     harness.simulator = new NotificationHubsSimulator({
       namespace: 'contoso',
       hubs: (options.hubs ?? ['orders']).map((name) => ({ name, keys: { DefaultListenSharedAccessSignature: hubKey } })),
@@ -225,6 +241,10 @@ export class Harness {
 
   async close(): Promise<void> {
     await this.exporter?.stop();
+    if (this.options.peer) {
+      rmSync(this.folder, { recursive: true, force: true });
+      return;
+    }
     await this.simulator?.stop();
     await this.everliveSimulator?.stop();
     await this.monitorSimulator?.stop();

@@ -56,6 +56,11 @@ export class Database {
       this.noteFailure(error);
       throw error;
     }
+    // A connection that breaks while checked out is emitted as an 'error' on its client, and the
+    // pool listens only on idle ones: unheard, it would end the process. The statement in flight
+    // fails with it as well, which is what the caller sees.
+    const onError = (error: Error) => this.noteFailure(error);
+    client.on('error', onError);
     let broken = false;
     let committing = false;
     try {
@@ -73,6 +78,8 @@ export class Database {
       this.noteFailure(error);
       throw error;
     } finally {
+      // A broken client is discarded with its listener (a late 'error' still finds it).
+      if (!broken) client.removeListener('error', onError);
       client.release(broken);
     }
   }
