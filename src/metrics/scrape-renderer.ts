@@ -87,11 +87,6 @@ export class ScrapeRenderer {
     return segments;
   }
 
-  /** The whole exposition as one string (for tests and tools; scrapes use render()). */
-  async renderText(format: ScrapeFormatName): Promise<string> {
-    return Buffer.concat((await this.render(format)).map(({ bytes }) => bytes)).toString('utf8');
-  }
-
   private async renderMetric(format: ScrapeFormatName, metric: RegisteredMetric, separator: string): Promise<ScrapeSegment[]> {
     if (typeof metric.changeVersion === 'function') return this.renderDurable(format, metric, separator);
     const text = format === 'text' ? await this.registry.getSingleMetricAsString(metric.name) : renderFamily(this.formats.openmetrics, (await metric.get()) as ExpositionFamily);
