@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
 import { RpcChild } from './lib/child.js';
-import { ExporterProcess, sumSamples, type MemorySample } from './lib/exporter-process.js';
+import { ExporterProcess, prometheusAccept, sumSamples, type MemorySample } from './lib/exporter-process.js';
 import { startPausedUpstream } from './lib/paused-upstream.js';
 import { allCollections, intakeToken } from './lib/plans.js';
 import { percentile, sleep } from './lib/stats.js';
@@ -32,6 +32,11 @@ export interface FootprintResult {
     /** OpenMetrics, as Prometheus asks for it by default (with exemplars). */
     openMetricsMilliseconds: { p50: number; p99: number; max: number };
     openMetricsBytes: number;
+    /** The same two with `Accept-Encoding: gzip`, as Prometheus scrapes. */
+    gzipMilliseconds: { p50: number; p99: number; max: number };
+    gzipOpenMetricsMilliseconds: { p50: number; p99: number; max: number };
+    gzipBytes: number;
+    gzipOpenMetricsBytes: number;
   };
 }
 
@@ -94,10 +99,22 @@ export async function measureFootprint(folder: string, largest = 100_000): Promi
 }
 
 /**
+ * GET /metrics until its last byte, as Prometheus asks (its Accept header, gzip offered when `gzip`);
+ * returns the size on the wire. Read as bytes: the exporter's answer is timed, not the bench
+ * client decoding a megabyte into a string (Prometheus parses bytes).
+ */
+async function scrapeBytes(url: string, openMetrics: boolean, gzip: boolean): Promise<number> {
+  const accept = openMetrics ? prometheusAccept : 'text/plain;version=0.0.4';
+  const response = await request(`${url}/metrics`, { headers: { accept, ...(gzip ? { 'accept-encoding': 'gzip' } : {}) } });
+  if ((response.headers['content-encoding'] === 'gzip') !== gzip) throw new Error(`the exporter answered ${String(response.headers['content-encoding'])} to a scrape offering ${gzip ? 'gzip' : 'no encoding'}`);
+  return (await response.body.arrayBuffer()).byteLength;
+}
+
+/**
  * 10 targets, each with all 10 known platforms and more outcome names than the cap (70): each target
  * shows 64 names plus Other on every platform, the most outcome series the caps allow per platform.
  */
-async function measureMetrics(folder: string, targets = 10, scrapes = 100): Promise<FootprintResult['metrics']> {
+export async function measureMetrics(folder: string, targets = 10, scrapes = 100): Promise<FootprintResult['metrics']> {
   mkdirSync(folder, { recursive: true });
   const hubs = Array.from({ length: targets }, (_, index) => `labels-${index}`);
   const simulator = RpcChild.start('simulator-process');
@@ -117,19 +134,25 @@ async function measureMetrics(folder: string, targets = 10, scrapes = 100): Prom
     const text = await exporter.scrape();
     const samples = text.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
     const outcomeSeries = samples.filter((line) => line.startsWith('push_notification_outcomes_total{')).length;
-    const timeScrapes = async (openMetrics: boolean) => {
-      for (let index = 0; index < 20; index += 1) await exporter?.scrape(openMetrics);
+    const exporterUrl = exporter.url;
+    const timeScrapes = async (openMetrics: boolean, gzip = false) => {
+      const scrape = () => scrapeBytes(exporterUrl, openMetrics, gzip);
+      for (let index = 0; index < 20; index += 1) await scrape();
       const times: number[] = [];
       for (let index = 0; index < scrapes; index += 1) {
         const started = performance.now();
-        await exporter?.scrape(openMetrics);
+        await scrape();
         times.push(performance.now() - started);
       }
       return { p50: percentile(times, 0.5), p99: percentile(times, 0.99), max: percentile(times, 1) };
     };
     const milliseconds = await timeScrapes(false);
     const openMetricsMilliseconds = await timeScrapes(true);
+    const gzipMilliseconds = await timeScrapes(false, true);
+    const gzipOpenMetricsMilliseconds = await timeScrapes(true, true);
     const openMetricsBytes = Buffer.byteLength(await exporter.scrape(true));
+    const gzipBytes = await scrapeBytes(exporterUrl, false, true);
+    const gzipOpenMetricsBytes = await scrapeBytes(exporterUrl, true, true);
     await exporter.stop();
     return {
       targets,
@@ -142,6 +165,10 @@ async function measureMetrics(folder: string, targets = 10, scrapes = 100): Prom
       milliseconds,
       openMetricsMilliseconds,
       openMetricsBytes,
+      gzipMilliseconds,
+      gzipOpenMetricsMilliseconds,
+      gzipBytes,
+      gzipOpenMetricsBytes,
     };
   } finally {
     exporter?.kill();

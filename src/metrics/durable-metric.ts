@@ -26,6 +26,25 @@ export interface ScrapedMetric {
   aggregator: 'sum';
   get(): Promise<ScrapedFamily>;
   reset(): void;
+  /**
+   * Changes whenever what get() returns may have (the totals of this family moved); the rest of
+   * what it shows (which targets, which seeds) is fixed at start. Read before get(), so a change
+   * in between only makes the next scrape render again.
+   */
+  changeVersion(): number;
+}
+
+/**
+ * `include` asked once per label set: the totals never change a series' label set and what is
+ * included is fixed at start, so thousands of outcome series do not pay for it on every scrape.
+ */
+function includedOnce(include: (labels: LabelSet) => boolean): (labels: LabelSet) => boolean {
+  const decided = new WeakMap<LabelSet, boolean>();
+  return (labels) => {
+    let included = decided.get(labels);
+    if (included === undefined) decided.set(labels, (included = include(labels)));
+    return included;
+  };
 }
 
 export function durableCounter(options: {
@@ -36,13 +55,15 @@ export function durableCounter(options: {
   include: (labels: LabelSet) => boolean;
   seed?: () => LabelSet[];
 }): ScrapedMetric {
-  const { name, help, totals, include, seed } = options;
+  const { name, help, totals, seed } = options;
+  const include = includedOnce(options.include);
   return {
     name,
     help,
     type: 'counter',
     aggregator: 'sum',
     reset() {},
+    changeVersion: () => totals.version(name),
     get: () => {
       // Seeded zero series are replaced by their real value in place; only families with seeds pay
       // for the label keys (the outcome family can hold thousands of series).
@@ -69,13 +90,15 @@ export function durableHistogram(options: {
   totals: HistogramTotals;
   include: (labels: LabelSet) => boolean;
 }): ScrapedMetric {
-  const { name, help, totals, include } = options;
+  const { name, help, totals } = options;
+  const include = includedOnce(options.include);
   return {
     name,
     help,
     type: 'histogram',
     aggregator: 'sum',
     reset() {},
+    changeVersion: () => totals.version(name),
     get: () => {
       const values: ScrapedValue[] = [];
       for (const series of totals.series(name)) {

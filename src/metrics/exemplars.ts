@@ -15,10 +15,14 @@ export interface Exemplar {
 export class ExemplarStore {
   /** By family, then by label set: a family without exemplars costs a scrape nothing per sample. */
   private readonly exemplars = new Map<string, Map<string, Exemplar>>();
+  /** Bumped per family on every set: an OpenMetrics scrape reuses a family's text until it moves. */
+  private readonly versions = new Map<string, number>();
+  private tick = 0;
 
   set(family: string, labels: LabelSet, exemplar: Exemplar): void {
     // OpenMetrics caps an exemplar's label set at 128 characters; longer IDs get none.
     if (exemplar.notificationId.length > 100) return;
+    this.versions.set(family, ++this.tick);
     let series = this.exemplars.get(family);
     if (!series) this.exemplars.set(family, (series = new Map<string, Exemplar>()));
     series.set(exemplarKey(labels), exemplar);
@@ -28,6 +32,11 @@ export class ExemplarStore {
   get(family: string, labels: Readonly<Record<string, string | number>>): Exemplar | undefined {
     const series = this.exemplars.get(family);
     return series?.get(exemplarKey(labels));
+  }
+
+  /** Changes whenever an exemplar of the family is set (a histogram's family is `NAME_bucket`). */
+  version(family: string): number {
+    return this.versions.get(family) ?? 0;
   }
 }
 

@@ -42,15 +42,48 @@ export function parseLabelKey(key: string): LabelSet {
   return Object.fromEntries(JSON.parse(key) as [string, string][]);
 }
 
+/**
+ * A number per family that changes whenever the family's series do (scrapes reuse the text they
+ * rendered for a family until it moves: see scrape-renderer.ts). Every change in the totals goes
+ * through the methods below, so bumping there cannot miss one.
+ */
+class ChangeVersions {
+  private tick = 0;
+  private clearedAt = 0;
+  private readonly changedAt = new Map<string, number>();
+
+  changed(family: string): void {
+    this.changedAt.set(family, ++this.tick);
+  }
+
+  /** Every family moves, including those that had no series before. */
+  cleared(): void {
+    this.clearedAt = ++this.tick;
+    this.changedAt.clear();
+  }
+
+  version(family: string): number {
+    return Math.max(this.changedAt.get(family) ?? 0, this.clearedAt);
+  }
+}
+
 export class CounterTotals {
   private readonly families = new Map<string, Map<string, CounterSeries>>();
+  private readonly versions = new ChangeVersions();
 
   /** Forgets every series (before the store loads the durable totals again). */
   clear(): void {
     this.families.clear();
+    this.versions.cleared();
+  }
+
+  /** Changes whenever a series of the family is added to (even by 0: a new series shows as 0). */
+  version(family: string): number {
+    return this.versions.version(family);
   }
 
   add(family: string, labels: LabelSet, value: number): void {
+    this.versions.changed(family);
     let series = this.families.get(family);
     if (!series) this.families.set(family, (series = new Map<string, CounterSeries>()));
     const key = labelKey(labels);
@@ -71,10 +104,18 @@ export class CounterTotals {
 export class HistogramTotals {
   private readonly families = new Map<string, Map<string, HistogramSeries>>();
 
+  private readonly versions = new ChangeVersions();
+
   constructor(private readonly boundsByFamily: ReadonlyMap<string, readonly number[]>) {}
 
   clear(): void {
     this.families.clear();
+    this.versions.cleared();
+  }
+
+  /** Changes whenever a series of the family is observed or replaced. */
+  version(family: string): number {
+    return this.versions.version(family);
   }
 
   bounds(family: string): readonly number[] {
@@ -85,6 +126,7 @@ export class HistogramTotals {
 
   /** Returns the series after the observation, for the store to persist. */
   observe(family: string, labels: LabelSet, value: number): HistogramSeries {
+    this.versions.changed(family);
     const series = this.seriesFor(family, labels);
     const index = series.bounds.findIndex((bound) => value <= bound);
     series.bucketCounts[index === -1 ? series.bounds.length : index]! += 1;
@@ -109,6 +151,7 @@ export class HistogramTotals {
   }
 
   replace(family: string, series: HistogramSeries): void {
+    this.versions.changed(family);
     let familySeries = this.families.get(family);
     if (!familySeries) this.families.set(family, (familySeries = new Map<string, HistogramSeries>()));
     familySeries.set(labelKey(series.labels), series);

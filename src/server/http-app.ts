@@ -1,14 +1,13 @@
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
 import type { ExemplarStore } from '../metrics/exemplars.js';
-import { renderOpenMetrics } from '../metrics/openmetrics.js';
+import { ScrapeRenderer, type ScrapeSegment } from '../metrics/scrape-renderer.js';
 import { bearerTokenAuth } from './auth.js';
 import { intakeRoutes, type IntakeDependencies } from './intake-routes.js';
 import { ClientRateLimiter, clientKey, type RateLimitSettings } from './rate-limit.js';
 import { negotiateScrapeFormat } from './scrape-format.js';
+import { gzipSegments } from './scrape-gzip.js';
 import { basicAuthGate, responseHeaders, WebSecurity } from './web-security.js';
 
 export interface HttpAppOptions extends IntakeDependencies {
@@ -26,9 +25,6 @@ export interface HttpAppOptions extends IntakeDependencies {
   /** The README as HTML (readme-page.ts), served at /readme for the alerts' runbook links; absent: 404. */
   readmePage?: string;
 }
-
-/** On the libuv thread pool: a megabyte scrape does not hold up the event loop while it compresses. */
-const gzipAsync = promisify(gzip);
 
 export const refusedRequestsMetric = 'push_notification_http_requests_refused_total';
 
@@ -55,22 +51,23 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     if (options.readmePage === undefined) response.status(404).type('text').send('README.md is not installed next to the exporter\n');
     else response.type('html').send(options.readmePage);
   });
+  const renderer = new ScrapeRenderer(options.registry, options.exemplars);
   app.get('/metrics', (request, response, next) => {
     // Renders in-memory state only: no upstream is called during a scrape. OpenMetrics (with
     // exemplars) when the scraper asks for it, the plain text format otherwise.
     const chosen = negotiateScrapeFormat(request.get('accept'));
-    const rendering = chosen.format === 'openmetrics' ? renderOpenMetrics(options.registry, options.exemplars) : options.registry.metrics();
     // At the label caps a scrape is over a megabyte; Prometheus always offers gzip.
     const gzip = request.acceptsEncodings('gzip', 'identity') === 'gzip';
     response.set('Vary', 'Accept, Accept-Encoding');
-    rendering
-      .then(async (text) => {
+    renderer
+      .render(chosen.format)
+      .then(async (segments) => {
         response.set('Content-Type', chosen.contentType);
         if (!gzip) {
-          response.send(text);
+          sendSegments(response, segments);
           return;
         }
-        response.set('Content-Encoding', 'gzip').send(await gzipAsync(text));
+        response.set('Content-Encoding', 'gzip').send(await gzipSegments(segments));
       })
       .catch(next);
   });
@@ -110,6 +107,20 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   });
   app.use(errorHandler(options.logger));
   return app;
+}
+
+/**
+ * The segments written one after another (one writev): never joined into one megabyte string or
+ * Buffer first, which cost more than rendering (a fresh large allocation is paged in on every scrape).
+ */
+function sendSegments(response: Response, segments: readonly ScrapeSegment[]): void {
+  let length = 0;
+  for (const { bytes } of segments) length += bytes.length;
+  response.set('Content-Length', String(length));
+  response.cork();
+  for (const { bytes } of segments) response.write(bytes);
+  response.end();
+  response.uncork();
 }
 
 function errorHandler(logger: Logger) {
