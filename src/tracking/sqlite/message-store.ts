@@ -3,7 +3,7 @@ import { canonicalOutcome } from '../../metrics/outcome-classes.js';
 import type { CounterIncrement } from '../../metrics/totals.js';
 import { intakeIncrement, keepLargest, mergeIncrements, type TotalsMirror } from '../counting.js';
 import { newTrackedMessage, recordFields, summaryFields } from '../records.js';
-import { StoreError, type IntakeResult, type NotificationListQuery } from '../storage.js';
+import { StoreError, type IntakeRequest, type IntakeResult, type NotificationListQuery } from '../storage.js';
 import {
   outcomeCountKey,
   type NewNotification,
@@ -105,26 +105,37 @@ export class SqliteMessages {
     };
   }
 
-  accept(items: readonly NewNotification[], now: number, firstPollAt: number): IntakeResult {
-    const accepted: TrackedMessage[] = [];
-    let duplicates = 0;
+  /**
+   * Stores the IDs of several intake requests in one transaction (one fsync), each request's
+   * answer of its own. Requests are taken in order, so of two naming the same ID only the first
+   * accepts it. The in-memory totals follow only after the commit.
+   */
+  acceptGroup(requests: readonly IntakeRequest[]): IntakeResult[] {
+    const results: IntakeResult[] = [];
     const increments: CounterIncrement[] = [];
     this.database.transaction(() => {
-      for (const item of items) {
-        const scheduled = item.scheduled === true;
-        const state: TrackedState = scheduled ? 'Scheduled' : 'Pending';
-        const result = this.statements.insertMessage.run(item.target, item.notificationId, state, scheduled ? 1 : 0, now, firstPollAt);
-        if (result.changes === 0) {
-          duplicates += 1;
-          increments.push(intakeIncrement('duplicate', item.target, 1));
-          continue;
-        }
-        increments.push(intakeIncrement('accepted', item.target, 1));
-        accepted.push(newTrackedMessage(item, state, now, firstPollAt));
-      }
+      for (const request of requests) results.push(this.insertRequest(request, increments));
       this.totals.persistCounters(mergeIncrements(increments));
     }).immediate();
     this.mirror.applyCounters(increments);
+    return results;
+  }
+
+  private insertRequest({ items, now, firstPollAt }: IntakeRequest, increments: CounterIncrement[]): IntakeResult {
+    const accepted: TrackedMessage[] = [];
+    let duplicates = 0;
+    for (const item of items) {
+      const scheduled = item.scheduled === true;
+      const state: TrackedState = scheduled ? 'Scheduled' : 'Pending';
+      const result = this.statements.insertMessage.run(item.target, item.notificationId, state, scheduled ? 1 : 0, now, firstPollAt);
+      if (result.changes === 0) {
+        duplicates += 1;
+        increments.push(intakeIncrement('duplicate', item.target, 1));
+        continue;
+      }
+      increments.push(intakeIncrement('accepted', item.target, 1));
+      accepted.push(newTrackedMessage(item, state, now, firstPollAt));
+    }
     return { accepted, duplicates };
   }
 

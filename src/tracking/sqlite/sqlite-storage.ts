@@ -12,6 +12,7 @@ import {
   type ErrorDetailsStorage,
   type EverlivePageChange,
   type EverliveStorage,
+  type IntakeRequest,
   type IntakeResult,
   type NotificationListQuery,
   type PendingErrorDetails,
@@ -41,6 +42,7 @@ export class SqliteStorage implements Storage {
   private readonly mirror: TotalsMirror;
   private readonly messages: SqliteMessages;
   private readonly polls: GroupCommit<PollOutcome>;
+  private readonly intake: GroupCommit<IntakeRequest, IntakeResult>;
   private readonly syncEverlive: SqliteEverlive;
   private readonly syncErrorDetails: SqliteErrorDetails;
   private identity: StateFileIdentity | undefined;
@@ -57,7 +59,9 @@ export class SqliteStorage implements Storage {
     this.syncEverlive = new SqliteEverlive(database, persist, apply);
     this.syncErrorDetails = new SqliteErrorDetails(database, persist, apply);
     this.messages = new SqliteMessages(database, totals, this.mirror, this.syncErrorDetails);
-    this.polls = new GroupCommit((outcomes) => Promise.resolve(this.messages.recordPolls(outcomes)));
+    this.polls = new GroupCommit<PollOutcome>((outcomes) => attempt(() => this.messages.recordPolls(outcomes)).then(() => outcomes.map(() => undefined)));
+    // Intake requests wait for nobody: those that arrive while one group is written form the next.
+    this.intake = new GroupCommit((requests) => attempt(() => this.messages.acceptGroup(requests)), { delayMilliseconds: 0 });
     this.everlive = everliveFacade(this.syncEverlive);
     this.errorDetails = errorDetailsFacade(this.syncErrorDetails);
     this.azureMonitor = azureMonitorFacade(new SqliteAzureMonitor(database, persist, apply));
@@ -86,8 +90,14 @@ export class SqliteStorage implements Storage {
     return this.mirror.histograms;
   }
 
+  /** Group commit: one transaction (one fsync) for the requests handed in together. */
   acceptNotifications(items: readonly NewNotification[], now: number, firstPollAt: number): Promise<IntakeResult> {
-    return attempt(() => this.messages.accept(items, now, firstPollAt));
+    return this.intake.add({ items, now, firstPollAt });
+  }
+
+  /** Intake transactions written so far (tests see the grouping through it). */
+  get intakeTransactions(): number {
+    return this.intake.transactions;
   }
 
   countRejectedIntake(targets: readonly string[]): Promise<void> {
