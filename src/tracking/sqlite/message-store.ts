@@ -6,7 +6,6 @@ import { newTrackedMessage, recordFields, summaryFields } from '../records.js';
 import { StoreError, type IntakeRequest, type IntakeResult, type NotificationListQuery } from '../storage.js';
 import {
   outcomeCountKey,
-  type NewNotification,
   type NotificationRecord,
   type NotificationSummary,
   type PollOutcome,
