@@ -47,12 +47,15 @@ export class SqliteStorage implements Storage {
   private readonly syncErrorDetails: SqliteErrorDetails;
   private identity: StateFileIdentity | undefined;
   private claimed = false;
+  private readonly totalChanges: Database.Statement;
+  private lookedAt: { changes: number; problem: StorageProblem | undefined } | undefined;
 
   private constructor(
     private readonly database: Database.Database,
     histogramBounds: ReadonlyMap<string, readonly number[]>,
   ) {
     this.mirror = new TotalsMirror(histogramBounds);
+    this.totalChanges = database.prepare('SELECT total_changes()').pluck();
     const totals = new SqliteTotals(database);
     const persist = (increments: readonly CounterIncrement[]) => totals.persistCounters(increments);
     const apply = (increments: readonly CounterIncrement[]) => this.mirror.applyCounters(increments);
@@ -142,13 +145,26 @@ export class SqliteStorage implements Storage {
     return attempt(() => this.messages.pruneFinished(before));
   }
 
-  /** A deleted or replaced state file is lost for good: SQLite would go on writing into the unlinked file. */
+  /**
+   * A deleted or replaced state file is lost for good: SQLite would go on writing into the unlinked
+   * file. The poll loop asks before every request and the intake before and after every commit, so
+   * the answer of one look at the file (a stat) stands until this connection writes again (SQLite's
+   * total_changes() moves) or the guard's timer asks for a fresh look (checkHealth): a write that
+   * committed is always followed by a fresh look before anyone is told it is durable.
+   */
   problem(): StorageProblem | undefined {
-    const message = this.identity?.problem();
-    return message === undefined ? undefined : { message, lasting: true };
+    if (!this.database.open) return this.lookedAt?.problem;
+    const changes = this.totalChanges.get() as number;
+    if (this.lookedAt?.changes !== changes) {
+      const message = this.identity?.problem();
+      this.lookedAt = { changes, problem: message === undefined ? undefined : { message, lasting: true } };
+    }
+    return this.lookedAt.problem;
   }
 
+  /** The guard's timer: look at the file again even if nothing was written since. */
   checkHealth(): Promise<void> {
+    this.lookedAt = undefined;
     return Promise.resolve();
   }
 
