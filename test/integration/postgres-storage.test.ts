@@ -90,7 +90,7 @@ describe.skipIf(postgresUnavailable())('PostgreSQL storage, several replicas on 
     // A clean stop gave a's messages back: whoever claims next takes them, with their last counts.
     const claimed = await restarted.claimWork(['prod']);
     expect(claimed.messages.map((message) => message.notificationId).sort()).toEqual(['x', 'y']);
-    expect(claimed.messages.find((message) => message.notificationId === 'x')?.lastCounts.get('apns\u0000Success')).toBe(5n);
+    expect(claimed.messages.find((message) => message.notificationId === 'x')?.lastCounts?.get('apns\u0000Success')).toBe(5n);
   });
 
   it('writes intake requests handed in together in one transaction, each with its own answer, a repeated ID accepted once', async () => {

@@ -200,7 +200,6 @@ export class PostgresMessages {
         notFoundCount: row.not_found_count,
         unchangedCount: 0,
         firstFoundAt: row.first_found_at === null ? undefined : Number(row.first_found_at),
-        lastCounts: new Map(),
       });
     }
     const counts = await this.database.query<{ target: string; notification_id: string; platform: string; outcome: string; count: string }>(
@@ -209,8 +208,8 @@ export class PostgresMessages {
       [rows.map((row) => row.target), rows.map((row) => row.notification_id)],
     );
     for (const row of counts.rows) {
-      const lastCounts = messages.get(outcomeCountKey(row.target, row.notification_id))?.lastCounts;
-      if (lastCounts) keepLargest(lastCounts, outcomeCountKey(row.platform, canonicalOutcome(row.outcome)), BigInt(row.count));
+      const message = messages.get(outcomeCountKey(row.target, row.notification_id));
+      if (message) keepLargest((message.lastCounts ??= new Map()), outcomeCountKey(row.platform, canonicalOutcome(row.outcome)), BigInt(row.count));
     }
     return [...messages.values()];
   }

@@ -198,9 +198,12 @@ export class SqliteMessages {
            FROM azure_messages WHERE finished_at IS NULL`,
       )
       .iterate() as IterableIterator<ActiveMessageRow>;
+    // One string per target for all its messages, not a copy per row.
+    const targets = new Map<string, string>();
     for (const row of rows) {
+      const target = targets.get(row.target) ?? (targets.set(row.target, row.target), row.target);
       messages.set(outcomeCountKey(row.target, row.notification_id), {
-        target: row.target,
+        target,
         notificationId: row.notification_id,
         acceptedAt: row.accepted_at,
         state: row.state as TrackedState,
@@ -210,7 +213,6 @@ export class SqliteMessages {
         notFoundCount: row.not_found_count,
         unchangedCount: 0,
         firstFoundAt: row.first_found_at ?? undefined,
-        lastCounts: new Map(),
       });
     }
     const counts = this.database
@@ -221,8 +223,8 @@ export class SqliteMessages {
       .safeIntegers(true)
       .iterate() as IterableIterator<CountRow>;
     for (const row of counts) {
-      const lastCounts = messages.get(outcomeCountKey(row.target, row.notification_id))?.lastCounts;
-      if (lastCounts) keepLargest(lastCounts, outcomeCountKey(row.platform, canonicalOutcome(row.outcome)), row.count);
+      const message = messages.get(outcomeCountKey(row.target, row.notification_id));
+      if (message) keepLargest((message.lastCounts ??= new Map()), outcomeCountKey(row.platform, canonicalOutcome(row.outcome)), row.count);
     }
     return [...messages.values()];
   }
