@@ -55,49 +55,37 @@ function decideDetails({ message, now, target, labeler, random }: PollOutcomeInp
   const attempts = message.attempts + 1;
   const firstFoundAt = message.firstFoundAt ?? now;
   const { countUpdates, counterIncrements } = countGrowth(message, details, labeler, series);
-  const base: PollOutcome = {
-    ...baseOutcome(message, now, '200', attempts, message.notFoundCount),
-    state: details.state,
-    reportedState: details.reportedState,
-    firstFoundAt,
-    enqueueTime: details.enqueueTime,
-    startTime: details.startTime,
-    endTime: details.endTime,
-    countUpdates,
-    counterIncrements,
-  };
+  // One outcome object per answer, completed below (no copies: this runs once per polled document).
+  const outcome: PollOutcome = baseOutcome(message, now, '200', attempts, message.notFoundCount);
+  outcome.state = details.state;
+  outcome.reportedState = details.reportedState;
+  outcome.firstFoundAt = firstFoundAt;
+  outcome.enqueueTime = details.enqueueTime;
+  outcome.startTime = details.startTime;
+  outcome.endTime = details.endTime;
+  outcome.countUpdates = countUpdates;
+  outcome.counterIncrements = counterIncrements;
   const common = { attempts, firstFoundAt, state: details.state };
 
   if (isTerminal(details.state)) {
-    return {
-      message: common,
-      outcome: {
-        ...base,
-        nextPollAt: null,
-        finished: { at: now, reason: 'terminal' },
-        counterIncrements: [...counterIncrements, terminalIncrement(series, details.state)],
-        histogramObservations: durationObservations(series, details),
-        // Error details are complete only once the send is done: fetch them from now on.
-        errorDetails: details.pnsErrorDetailsUri ? { uri: details.pnsErrorDetailsUri, fetchAt: now } : undefined,
-      },
-    };
+    outcome.finished = { at: now, reason: 'terminal' };
+    counterIncrements.push(terminalIncrement(series, details.state));
+    outcome.histogramObservations = durationObservations(series, details);
+    // Error details are complete only once the send is done: fetch them from now on.
+    if (details.pnsErrorDetailsUri) outcome.errorDetails = { uri: details.pnsErrorDetailsUri, fetchAt: now };
+    return { message: common, outcome };
   }
   const deadline = maxAgeDeadline(message, target);
   if (now >= deadline) {
-    return {
-      message: common,
-      outcome: {
-        ...base,
-        nextPollAt: null,
-        finished: { at: now, reason: 'max_age' },
-        counterIncrements: [...counterIncrements, expiredIncrement(series, 'max_age')],
-      },
-    };
+    outcome.finished = { at: now, reason: 'max_age' };
+    counterIncrements.push(expiredIncrement(series, 'max_age'));
+    return { message: common, outcome };
   }
   const unchangedCount = details.state === message.state ? message.unchangedCount + 1 : 0;
   const delay = withJitter(delayAfterState(details.state, unchangedCount), random);
   const nextPollAt = nextPollTime(now, delay, deadline);
-  return { message: { ...common, unchangedCount, nextPollAt }, outcome: { ...base, nextPollAt } };
+  outcome.nextPollAt = nextPollAt;
+  return { message: { ...common, unchangedCount, nextPollAt }, outcome };
 }
 
 /** Gives a message up without a terminal state (no answer needed: the hub may be down). */

@@ -157,8 +157,9 @@ export class HubPoller {
       this.launch(() => this.probe());
     }
     // Work already due waits for a request in flight to finish (which pumps again), not for a timer.
-    const wakeTimes = [this.queue.peek()?.nextPollAt ?? Number.POSITIVE_INFINITY, this.lastRequestAt + this.probeInterval];
-    this.wake.wakeAt(Math.min(...wakeTimes.filter((time) => time > now)));
+    const nextDue = this.queue.peek()?.nextPollAt ?? Number.POSITIVE_INFINITY;
+    const nextProbe = this.lastRequestAt + this.probeInterval;
+    this.wake.wakeAt(Math.min(nextDue > now ? nextDue : Number.POSITIVE_INFINITY, nextProbe > now ? nextProbe : Number.POSITIVE_INFINITY));
   }
 
   private launch(work: () => Promise<void>): void {
@@ -317,21 +318,25 @@ export class HubPoller {
       return;
     }
     // One line per message that finished with failures, for log pipelines: which platforms, which outcomes.
-    const outcomes: Record<string, Record<string, number>> = {};
     const failureSummary: Record<string, number> = {};
     let failures = 0;
     for (const [key, count] of message.lastCounts ?? []) {
-      const { platform, outcome } = splitOutcomeCountKey(key);
-      (outcomes[platform] ??= {})[outcome] = Number(count);
+      const outcome = key.slice(key.indexOf('\u0000') + 1);
       if (!isFailureOutcome(outcome) || count === 0n) continue;
       failures += Number(count);
       failureSummary[outcome] = (failureSummary[outcome] ?? 0) + Number(count);
     }
-    if (failures > 0 || message.state === 'Abandoned') {
-      this.options.logger.info({ ...fields, state: message.state, failures, failureSummary, outcomes }, 'notification finished with failures');
-    } else {
+    if (failures === 0 && message.state !== 'Abandoned') {
       this.options.logger.debug({ ...fields, state: message.state }, 'message finished');
+      return;
     }
+    // Built only for the line that is written: most messages finish without failures.
+    const outcomes: Record<string, Record<string, number>> = {};
+    for (const [key, count] of message.lastCounts ?? []) {
+      const { platform, outcome } = splitOutcomeCountKey(key);
+      (outcomes[platform] ??= {})[outcome] = Number(count);
+    }
+    this.options.logger.info({ ...fields, state: message.state, failures, failureSummary, outcomes }, 'notification finished with failures');
   }
 
   /**

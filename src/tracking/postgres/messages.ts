@@ -209,7 +209,7 @@ export class PostgresMessages {
     );
     for (const row of counts.rows) {
       const message = messages.get(outcomeCountKey(row.target, row.notification_id));
-      if (message) keepLargest((message.lastCounts ??= new Map()), outcomeCountKey(row.platform, canonicalOutcome(row.outcome)), BigInt(row.count));
+      if (message) keepLargest((message.lastCounts ??= new Map<string, bigint>()), outcomeCountKey(row.platform, canonicalOutcome(row.outcome)), BigInt(row.count));
     }
     return [...messages.values()];
   }

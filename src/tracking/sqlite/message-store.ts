@@ -68,13 +68,13 @@ export class SqliteMessages {
          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       ),
       updateMessage: database.prepare(
-        `UPDATE azure_messages SET state = @state, reported_state = coalesce(@reportedState, reported_state),
-           next_poll_at = @nextPollAt, attempts = @attempts, not_found_count = @notFoundCount,
-           last_status = @lastStatus, last_polled_at = @polledAt,
-           first_found_at = coalesce(first_found_at, @firstFoundAt),
-           enqueue_time = coalesce(@enqueueTime, enqueue_time), start_time = coalesce(@startTime, start_time),
-           end_time = coalesce(@endTime, end_time), finished_at = @finishedAt, finish_reason = @finishReason
-         WHERE target = @target AND notification_id = @notificationId AND finished_at IS NULL`,
+        // Positional parameters, in order: binding them costs less than binding by name, once per answer.
+        `UPDATE azure_messages SET state = ?, reported_state = coalesce(?, reported_state),
+           next_poll_at = ?, attempts = ?, not_found_count = ?, last_status = ?, last_polled_at = ?,
+           first_found_at = coalesce(first_found_at, ?),
+           enqueue_time = coalesce(?, enqueue_time), start_time = coalesce(?, start_time),
+           end_time = coalesce(?, end_time), finished_at = ?, finish_reason = ?
+         WHERE target = ? AND notification_id = ? AND finished_at IS NULL`,
       ),
       upsertCount: database.prepare(
         `INSERT INTO azure_outcome_counts (target, notification_id, platform, outcome, count) VALUES (?, ?, ?, ?, ?)
@@ -158,23 +158,23 @@ export class SqliteMessages {
   }
 
   private writePoll(outcome: PollOutcome): void {
-    const result = this.statements.updateMessage.run({
-      target: outcome.target,
-      notificationId: outcome.notificationId,
-      state: outcome.state,
-      reportedState: outcome.reportedState ?? null,
-      nextPollAt: outcome.nextPollAt,
-      attempts: outcome.attempts,
-      notFoundCount: outcome.notFoundCount,
-      lastStatus: outcome.lastStatus,
-      polledAt: outcome.polledAt,
-      firstFoundAt: outcome.firstFoundAt ?? null,
-      enqueueTime: outcome.enqueueTime ?? null,
-      startTime: outcome.startTime ?? null,
-      endTime: outcome.endTime ?? null,
-      finishedAt: outcome.finished?.at ?? null,
-      finishReason: outcome.finished?.reason ?? null,
-    });
+    const result = this.statements.updateMessage.run(
+      outcome.state,
+      outcome.reportedState ?? null,
+      outcome.nextPollAt,
+      outcome.attempts,
+      outcome.notFoundCount,
+      outcome.lastStatus,
+      outcome.polledAt,
+      outcome.firstFoundAt ?? null,
+      outcome.enqueueTime ?? null,
+      outcome.startTime ?? null,
+      outcome.endTime ?? null,
+      outcome.finished?.at ?? null,
+      outcome.finished?.reason ?? null,
+      outcome.target,
+      outcome.notificationId,
+    );
     if (result.changes !== 1) {
       throw new StoreError(`message ${outcome.target}/${outcome.notificationId} is not being tracked`);
     }
@@ -224,7 +224,7 @@ export class SqliteMessages {
       .iterate() as IterableIterator<CountRow>;
     for (const row of counts) {
       const message = messages.get(outcomeCountKey(row.target, row.notification_id));
-      if (message) keepLargest((message.lastCounts ??= new Map()), outcomeCountKey(row.platform, canonicalOutcome(row.outcome)), row.count);
+      if (message) keepLargest((message.lastCounts ??= new Map<string, bigint>()), outcomeCountKey(row.platform, canonicalOutcome(row.outcome)), row.count);
     }
     return [...messages.values()];
   }
