@@ -19,6 +19,13 @@ export interface FootprintResult {
   startupMilliseconds: number;
   resumedMessages: number;
   stopMilliseconds: number;
+  /** Messages polled to the end (fetched, counted, stored, finished) before any memory sample. */
+  polledBefore: number;
+  /**
+   * A tracked message's share of memory, from the samples at 0 and at the largest count (both after
+   * the throughput phase): live heap after a full GC, and RSS, per tracked message.
+   */
+  bytesPerTrackedMessage: { liveHeap: number; rss: number };
   metrics: {
     targets: number;
     platforms: number;
@@ -59,31 +66,50 @@ async function settledMemory(exporter: ExporterProcess): Promise<MemorySample> {
   return exporter.memory();
 }
 
-export async function measureFootprint(folder: string, largest = 100_000): Promise<FootprintResult> {
+/**
+ * The process first does the work it exists for (a throughput phase: `polled` messages fetched from
+ * the simulator, counted, stored and finished), as a long-running exporter has, and only then
+ * tracks messages that wait (hub 'bench', whose upstream asks it to wait, so nothing is polled).
+ */
+export async function measureFootprint(folder: string, largest = 100_000, polled = 20_000): Promise<FootprintResult> {
   const trackedFolder = join(folder, 'tracked');
   mkdirSync(trackedFolder, { recursive: true });
   const upstream = await startPausedUpstream();
+  const simulator = RpcChild.start('simulator-process');
   const memory: FootprintResult['memory'] = [];
   let startupMilliseconds = 0;
   let resumedMessages = 0;
   let stopMilliseconds = 0;
   try {
+    const { url } = await simulator.call<{ url: string }>('start', { hubs: ['busy'] });
+    await simulator.call('create', { hub: 'busy', prefix: 'busy-', count: polled, seed: 5, kind: 'ready-terminal' });
     const config = exporterProcessConfig(trackedFolder, upstream.url);
-    const first = ExporterProcess.start(trackedFolder, config);
+    const busy = { ...config.azureNotificationHubs[0], name: 'busy', hub: 'busy', endpoint: url };
+    const withBusy = { ...config, azureNotificationHubs: [...config.azureNotificationHubs, busy] };
+    const first = ExporterProcess.start(trackedFolder, withBusy);
     try {
       await first.waitForStart();
-      memory.push({ tracked: 0, label: '0 tracked', sample: await settledMemory(first) });
+      memory.push({ tracked: 0, label: '0 tracked, fresh', sample: await settledMemory(first) });
+      await postIds(first.url, 'busy', 'busy-', 0, polled);
+      // The first poll comes 10 s after intake; then all are polled at full speed.
+      const deadline = performance.now() + 300_000;
+      while (sumSamples(await first.scrape(), 'push_notification_messages_total') < polled) {
+        if (performance.now() > deadline) throw new Error(`the ${polled} messages of the throughput phase were not counted within 300 s`);
+        await sleep(500);
+      }
+      const polledLabel = `${number(polled / 1000)}k polled`;
+      memory.push({ tracked: 0, label: `0 tracked, after ${polledLabel}`, sample: await settledMemory(first) });
       await postIds(first.url, 'bench', 'footprint-', 0, 10_000);
-      memory.push({ tracked: 10_000, label: '10k tracked', sample: await settledMemory(first) });
+      memory.push({ tracked: 10_000, label: `10k tracked, after ${polledLabel}`, sample: await settledMemory(first) });
       await postIds(first.url, 'bench', 'footprint-', 10_000, largest);
-      memory.push({ tracked: largest, label: `${largest / 1000}k tracked`, sample: await settledMemory(first) });
+      memory.push({ tracked: largest, label: `${largest / 1000}k tracked, after ${polledLabel}`, sample: await settledMemory(first) });
       const tracked = sumSamples(await first.scrape(), 'push_notification_tracked_messages');
       if (tracked !== largest) throw new Error(`expected ${largest} tracked messages, the exporter shows ${tracked}`);
       stopMilliseconds = await first.stop();
     } finally {
       first.kill();
     }
-    const second = ExporterProcess.start(trackedFolder, config);
+    const second = ExporterProcess.start(trackedFolder, withBusy);
     try {
       startupMilliseconds = await second.waitForStart();
       resumedMessages = Number(second.logLines().find((line) => line.msg === 'resumed tracking')?.messages ?? 0);
@@ -94,9 +120,23 @@ export async function measureFootprint(folder: string, largest = 100_000): Promi
     }
   } finally {
     await upstream.close();
+    await simulator.stop();
   }
-  return { memory, startupMilliseconds, resumedMessages, stopMilliseconds, metrics: await measureMetrics(join(folder, 'metrics')) };
+  const idle = memory[1]?.sample;
+  const full = memory[3]?.sample;
+  const perMessage = (field: 'liveHeapBytes' | 'rssBytes') => (idle && full ? (full[field] - idle[field]) / largest : Number.NaN);
+  return {
+    memory,
+    startupMilliseconds,
+    resumedMessages,
+    stopMilliseconds,
+    polledBefore: polled,
+    bytesPerTrackedMessage: { liveHeap: perMessage('liveHeapBytes'), rss: perMessage('rssBytes') },
+    metrics: await measureMetrics(join(folder, 'metrics')),
+  };
 }
+
+const number = (value: number) => value.toLocaleString('en-US', { maximumFractionDigits: 0 });
 
 /**
  * GET /metrics until its last byte, as Prometheus asks (its Accept header, gzip offered when `gzip`);

@@ -16,10 +16,10 @@ export interface IntakeResult {
   acceptedCounted: number;
 }
 
-export function exporterProcessConfig(folder: string, endpoint: string, hubs = ['bench']) {
+export function exporterProcessConfig(folder: string, endpoint: string, hubs = ['bench'], storage: Record<string, unknown> = { path: join(folder, 'state.db') }) {
   return {
     server: benchServerSettings(),
-    storage: { path: join(folder, 'state.db') },
+    storage,
     azureNotificationHubs: hubs.map((hub) => ({
       name: hub,
       connectionString: connectionString(`${benchNamespace}.servicebus.windows.net`),
@@ -29,15 +29,37 @@ export function exporterProcessConfig(folder: string, endpoint: string, hubs = [
   };
 }
 
-export async function measureIntake(folder: string, sizes: { singles: number; batches: number; connections: number }): Promise<IntakeResult> {
+export interface IntakeSizes {
+  singles: number;
+  /** Connections of the single-item load: senders forwarding one ID per send, many at once. */
+  singleConnections: number;
+  batches: number;
+  batchConnections: number;
+}
+
+/** On the SQLite file, or with `postgresUrl` on that (empty) PostgreSQL database. */
+export async function measureIntake(folder: string, sizes: IntakeSizes, postgresUrl?: string): Promise<IntakeResult> {
   mkdirSync(folder, { recursive: true });
   const upstream = await startPausedUpstream();
-  const exporter = ExporterProcess.start(folder, exporterProcessConfig(folder, upstream.url));
+  const storage = postgresUrl ? { postgres: { connectionString: postgresUrl, replicaId: 'bench' } } : undefined;
+  const exporter = ExporterProcess.start(folder, exporterProcessConfig(folder, upstream.url, ['bench'], storage));
   try {
     await exporter.waitForStart();
-    const load = { url: exporter.url, token: intakeToken, target: 'bench', connections: sizes.connections };
-    const single = await runPhase<IntakeLoadResult>('intake-load', { ...load, prefix: 'single-', requests: sizes.singles, itemsPerRequest: 1 });
-    const batches = await runPhase<IntakeLoadResult>('intake-load', { ...load, prefix: 'batch-', requests: sizes.batches, itemsPerRequest: 500 });
+    const load = { url: exporter.url, token: intakeToken, target: 'bench' };
+    const single = await runPhase<IntakeLoadResult>('intake-load', {
+      ...load,
+      prefix: 'single-',
+      requests: sizes.singles,
+      itemsPerRequest: 1,
+      connections: sizes.singleConnections,
+    });
+    const batches = await runPhase<IntakeLoadResult>('intake-load', {
+      ...load,
+      prefix: 'batch-',
+      requests: sizes.batches,
+      itemsPerRequest: 500,
+      connections: sizes.batchConnections,
+    });
     const text = await exporter.scrape();
     const acceptedCounted = sumSamples(text.split('\n').filter((line) => line.includes('result="accepted"')).join('\n'), 'push_notification_intake_notifications_total');
     await exporter.stop();

@@ -21,6 +21,8 @@ import { NotificationHubsClient } from '../src/sources/azure-notification-hubs/c
 import { firstPollDelayMilliseconds } from '../src/sources/azure-notification-hubs/poll-schedule.js';
 import { ManualClock, systemClock } from '../src/time/clock.js';
 import { phaseMain, RpcChild } from './lib/child.js';
+import { median } from './lib/stats.js';
+import { profileWindow } from './lib/window-profile.js';
 import { benchNamespace, benchServerSettings, connectionString, intakeToken, type Truth } from './lib/plans.js';
 
 export interface ThroughputArgument {
@@ -29,6 +31,8 @@ export interface ThroughputArgument {
   rounds: number;
   /** The throwaway certificate; without it (no openssl) the simulator speaks http and the SDK loop is skipped. */
   tls?: { keyPath: string; certPath: string };
+  /** One empty PostgreSQL database per round: the pipeline runs on it too, right after the SQLite run. */
+  postgresUrls?: string[];
 }
 
 export interface RunFigures {
@@ -41,13 +45,25 @@ export interface RunFigures {
   messagesCounted: number;
 }
 
+export interface CeilingFigures {
+  perSecond: number;
+  cpuMicrosecondsPerDocument: number;
+}
+
 export interface ThroughputResult {
   messages: number;
   concurrency: number;
   exporter: RunFigures[];
+  /** The same pipeline on the PostgreSQL backend (empty when PostgreSQL is not installed). */
+  postgres: RunFigures[];
   sdk: RunFigures[];
   exporterIntakePerSecond: number[];
-  /** Fetch + parse only (no counting, no persistence): where the difference comes from. */
+  /**
+   * The exporter's own client alone, fetch + parse, nothing counted or stored (the ceiling of its
+   * pipeline), one per round right after that round's pipeline run, on the same number of messages.
+   */
+  ceiling: CeilingFigures[];
+  /** Medians of `ceiling`. */
   exporterClientOnlyPerSecond: number;
   sdkClientOnlyPerSecond: number;
   sdkVersion: string;
@@ -66,26 +82,34 @@ phaseMain(async (argument: ThroughputArgument): Promise<ThroughputResult> => {
       messages: argument.messages,
       concurrency: argument.concurrency,
       exporter: [],
+      postgres: [],
       sdk: [],
       exporterIntakePerSecond: [],
+      ceiling: [],
       exporterClientOnlyPerSecond: 0,
       sdkClientOnlyPerSecond: 0,
       sdkVersion: sdkVersion(),
     };
     // Warm both paths up (JIT, connections, TLS sessions) before measuring.
     const withSdk = argument.tls !== undefined && process.env.BENCH_SKIP_SDK !== '1';
-    await exporterRun(simulator, url, folder, 'warm-exporter-', 2_000, argument.concurrency);
+    const sqlite = (prefix: string) => ({ path: join(folder, `${prefix}state.db`) });
+    await exporterRun(simulator, url, sqlite('warm-exporter-'), 'warm-exporter-', 2_000, argument.concurrency);
     if (withSdk) await sdkRun(simulator, url, folder, 'warm-sdk-', 2_000, argument.concurrency);
-    // Alternate the two so drifting machine load hits both alike.
+    // Alternate pipeline, ceiling and SDK loop so drifting machine load hits all alike.
     for (let round = 0; round < argument.rounds; round += 1) {
-      const exporter = await exporterRun(simulator, url, folder, `exporter-${round}-`, argument.messages, argument.concurrency);
+      const exporter = await exporterRun(simulator, url, sqlite(`exporter-${round}-`), `exporter-${round}-`, argument.messages, argument.concurrency);
       result.exporter.push(exporter.figures);
       result.exporterIntakePerSecond.push(exporter.intakePerSecond);
+      const postgresUrl = argument.postgresUrls?.[round];
+      if (postgresUrl) {
+        const storage = { postgres: { connectionString: postgresUrl, replicaId: 'bench' } };
+        result.postgres.push((await exporterRun(simulator, url, storage, `postgres-${round}-`, argument.messages, argument.concurrency)).figures);
+      }
+      result.ceiling.push(await exporterClientOnly(simulator, url, `client-only-${round}-`, argument.messages, argument.concurrency));
       if (withSdk) result.sdk.push(await sdkRun(simulator, url, folder, `sdk-${round}-`, argument.messages, argument.concurrency));
     }
-    const clientOnly = Math.min(argument.messages, 10_000);
-    result.exporterClientOnlyPerSecond = await exporterClientOnly(simulator, url, clientOnly, argument.concurrency);
-    if (withSdk) result.sdkClientOnlyPerSecond = await sdkClientOnly(simulator, url, clientOnly, argument.concurrency);
+    result.exporterClientOnlyPerSecond = median(result.ceiling.map((figures) => figures.perSecond));
+    if (withSdk) result.sdkClientOnlyPerSecond = await sdkClientOnly(simulator, url, Math.min(argument.messages, 10_000), argument.concurrency);
     return result;
   } finally {
     await simulator.stop();
@@ -111,11 +135,11 @@ async function createMessages(simulator: RpcChild, prefix: string, count: number
   return simulator.call<Truth>('create', { hub, prefix, count, seed, kind: 'ready-terminal' });
 }
 
-function exporterConfig(url: string, statePath: string, concurrency: number) {
+function exporterConfig(url: string, storage: Record<string, unknown>, concurrency: number) {
   return parseConfig(
     JSON.stringify({
       server: benchServerSettings(),
-      storage: { path: statePath },
+      storage,
       azureNotificationHubs: [
         { name: 'bench', connectionString: connectionString(`${benchNamespace}.servicebus.windows.net`), hub, endpoint: url, concurrency },
       ],
@@ -130,7 +154,7 @@ function exporterConfig(url: string, statePath: string, concurrency: number) {
 async function exporterRun(
   simulator: RpcChild,
   url: string,
-  folder: string,
+  storage: Record<string, unknown>,
   prefix: string,
   count: number,
   concurrency: number,
@@ -138,7 +162,7 @@ async function exporterRun(
   const truth = await createMessages(simulator, prefix, count);
   const clock = new ManualClock(Date.now());
   const exporter = await startExporter({
-    config: exporterConfig(url, join(folder, `${prefix}state.db`), concurrency),
+    config: exporterConfig(url, storage, concurrency),
     // Logs as in production (info level, written synchronously), to /dev/null.
     logger: createLogger({ level: 'info', destination: devNull }),
     clock,
@@ -162,8 +186,10 @@ async function exporterRun(
     const intakeSeconds = (performance.now() - intakeStarted) / 1000;
     const started = performance.now();
     const cpu = process.cpuUsage();
-    clock.advance(firstPollDelayMilliseconds);
-    await exporter.whenIdle();
+    await profileWindow(`window-${prefix}pipeline`, async () => {
+      clock.advance(firstPollDelayMilliseconds);
+      await exporter.whenIdle();
+    });
     const seconds = (performance.now() - started) / 1000;
     const { user, system } = process.cpuUsage(cpu);
     const counters = exporter.store.counters;
@@ -268,23 +294,26 @@ async function sdkRun(simulator: RpcChild, url: string, folder: string, prefix: 
 }
 
 /** The exporter's client alone: fetch and parse, nothing counted or stored. */
-async function exporterClientOnly(simulator: RpcChild, url: string, count: number, concurrency: number): Promise<number> {
-  const prefix = 'client-only-exporter-';
+async function exporterClientOnly(simulator: RpcChild, url: string, prefix: string, count: number, concurrency: number): Promise<CeilingFigures> {
   await createMessages(simulator, prefix, count);
-  const target = exporterConfig(url, ':memory:', concurrency).azureNotificationHubs[0];
+  const target = exporterConfig(url, { path: ':memory:' }, concurrency).azureNotificationHubs[0];
   if (!target) throw new Error('no target');
   const client = new NotificationHubsClient(target, systemClock);
   await client.getNotificationDetails(`${prefix}0`);
   const started = performance.now();
+  const cpu = process.cpuUsage();
   let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) await client.getNotificationDetails(`${prefix}${next++}`);
-    }),
+  await profileWindow(`window-${prefix}ceiling`, () =>
+    Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < count) await client.getNotificationDetails(`${prefix}${next++}`);
+      }),
+    ),
   );
   const perSecond = count / ((performance.now() - started) / 1000);
+  const { user, system } = process.cpuUsage(cpu);
   await client.close();
-  return perSecond;
+  return { perSecond, cpuMicrosecondsPerDocument: (user + system) / count };
 }
 
 async function sdkClientOnly(simulator: RpcChild, url: string, count: number, concurrency: number): Promise<number> {

@@ -13,7 +13,6 @@ export function newTrackedMessage(item: NewNotification, state: TrackedState, no
     attempts: 0,
     notFoundCount: 0,
     unchangedCount: 0,
-    lastCounts: new Map(),
   };
 }
 

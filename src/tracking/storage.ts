@@ -21,10 +21,11 @@ export interface Storage {
   readonly azureMonitor: AzureMonitorStorage;
 
   /**
-   * Stores new IDs in one transaction and resolves only after it committed (the intake answers 202
-   * then). An ID already known (tracked or recently finished, by any replica) is a duplicate. A
-   * scheduled send starts in state `Scheduled`, any other in `Pending`. The accepted messages are
-   * this process's to poll.
+   * Stores new IDs and resolves only after they committed (the intake answers 202 then), in one
+   * transaction that other requests handed in meanwhile may share (group commit: one fsync for
+   * them all). An ID already known (tracked or recently finished, by any replica, or named by an
+   * earlier request of the same group) is a duplicate. A scheduled send starts in state
+   * `Scheduled`, any other in `Pending`. The accepted messages are this process's to poll.
    */
   acceptNotifications(items: readonly NewNotification[], now: number, firstPollAt: number): Promise<IntakeResult>;
   /** Counts refused intake items: one entry per item, the target it named ('' when unknown). */
@@ -79,6 +80,13 @@ export interface SourceTarget {
 
 export function sourceTargetKey({ source, target }: SourceTarget): string {
   return `${source}\u0000${target}`;
+}
+
+/** One intake request's items, as handed to a group commit. */
+export interface IntakeRequest {
+  items: readonly NewNotification[];
+  now: number;
+  firstPollAt: number;
 }
 
 export interface IntakeResult {

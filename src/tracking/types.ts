@@ -30,9 +30,10 @@ export interface TrackedMessage {
   /**
    * Last counts seen, keyed by `outcomeCountKey(platform, outcome)` with the outcome name as counted:
    * a known name in its canonical spelling (canonicalOutcome), so `success` in one answer and
-   * `Success` in the next are one count, and only its growth is added.
+   * `Success` in the next are one count, and only its growth is added. Absent until counts are
+   * first seen: an empty Map on every waiting message would be a third of its memory.
    */
-  lastCounts: Map<string, bigint>;
+  lastCounts?: Map<string, bigint>;
 }
 
 export function outcomeCountKey(platform: string, outcome: string): string {

@@ -1,9 +1,42 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
+import { SqliteStorage } from '../../src/tracking/sqlite/sqlite-storage.js';
 import { Harness, intakeToken } from '../support/harness.js';
 import { sumOf } from '../support/prometheus-text.js';
 
 const target = 'orders-target';
+
+/** POSTs the bodies to the intake pipelined on one connection, in one write; answers in order. */
+async function pipelined(url: URL, bodies: string[]): Promise<{ status: number; json: unknown }[]> {
+  const requests = bodies.map(
+    (body) =>
+      `POST /api/v1/notifications HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${intakeToken}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  const socket = connect(Number(url.port), url.hostname);
+  let received = '';
+  const answers: { status: number; json: unknown }[] = [];
+  await new Promise<void>((resolve, reject) => {
+    socket.on('error', reject);
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('utf8');
+      for (;;) {
+        const headerEnd = received.indexOf('\r\n\r\n');
+        if (headerEnd < 0) break;
+        const head = received.slice(0, headerEnd);
+        const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+        if (received.length < headerEnd + 4 + length) break;
+        answers.push({ status: Number(head.split(' ')[1]), json: JSON.parse(received.slice(headerEnd + 4, headerEnd + 4 + length)) });
+        received = received.slice(headerEnd + 4 + length);
+      }
+      if (answers.length === bodies.length) resolve();
+    });
+    socket.write(requests.join(''));
+  });
+  socket.destroy();
+  return answers;
+}
 
 describe('intake API', () => {
   let harness: Harness;
@@ -120,6 +153,30 @@ describe('intake API', () => {
     ]);
     expect(response).toEqual({ status: 202, json: { accepted: 2, duplicates: 1 } });
     expect(await harness.post({ target, notificationId: 'dup-2' })).toEqual({ status: 202, json: { accepted: 0, duplicates: 1 } });
+  });
+
+  it('answers requests that arrive together from one group commit, each its own answer, a repeated ID accepted once', async () => {
+    const store = harness.exporter.store;
+    if (!(store instanceof SqliteStorage)) throw new Error('this test runs on the SQLite backend');
+    const bodies = [
+      { target, notificationId: 'group-1' },
+      { target, notificationId: 'group-2' },
+      { target, notificationId: 'group-1' },
+      [{ target, notificationId: 'group-3' }, { target, notificationId: 'group-2' }],
+      { target, notificationId: 'group-4' },
+    ];
+    const before = store.intakeTransactions;
+    // Pipelined on one connection, in one write: the server reads them all in one turn of its event loop.
+    const answers = await pipelined(new URL(harness.exporter.url), bodies.map((body) => JSON.stringify(body)));
+    expect(answers).toEqual([
+      { status: 202, json: { accepted: 1, duplicates: 0 } },
+      { status: 202, json: { accepted: 1, duplicates: 0 } },
+      { status: 202, json: { accepted: 0, duplicates: 1 } },
+      { status: 202, json: { accepted: 1, duplicates: 1 } },
+      { status: 202, json: { accepted: 1, duplicates: 0 } },
+    ]);
+    expect(store.intakeTransactions - before).toBe(1);
+    for (const id of ['group-1', 'group-2', 'group-3', 'group-4']) expect((await harness.lookup(target, id)).status).toBe(200);
   });
 
   it('answers 404 with JSON for an unknown notification and unknown API paths', async () => {

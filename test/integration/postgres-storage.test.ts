@@ -90,7 +90,27 @@ describe.skipIf(postgresUnavailable())('PostgreSQL storage, several replicas on 
     // A clean stop gave a's messages back: whoever claims next takes them, with their last counts.
     const claimed = await restarted.claimWork(['prod']);
     expect(claimed.messages.map((message) => message.notificationId).sort()).toEqual(['x', 'y']);
-    expect(claimed.messages.find((message) => message.notificationId === 'x')?.lastCounts.get('apns\u0000Success')).toBe(5n);
+    expect(claimed.messages.find((message) => message.notificationId === 'x')?.lastCounts?.get('apns\u0000Success')).toBe(5n);
+  });
+
+  it('writes intake requests handed in together in one transaction, each with its own answer, a repeated ID accepted once', async () => {
+    freshDatabase();
+    const a = await replica('a');
+    await a.acceptNotifications([{ target: 'prod', notificationId: 'known' }], 0, 10_000);
+    const before = a.intakeTransactions;
+    const pending = [
+      a.acceptNotifications([{ target: 'prod', notificationId: 'p' }], 1_000, 11_000),
+      a.acceptNotifications([{ target: 'prod', notificationId: 'q' }, { target: 'prod', notificationId: 'known' }], 1_000, 11_000),
+      // The same ID as the first request, in the same group: a duplicate.
+      a.acceptNotifications([{ target: 'prod', notificationId: 'p' }], 1_000, 11_000),
+    ];
+    const results = await Promise.all(pending);
+    expect(a.intakeTransactions - before).toBe(1);
+    expect(results.map((result) => result.accepted.map((message) => message.notificationId))).toEqual([['p'], ['q'], []]);
+    expect(results.map((result) => result.duplicates)).toEqual([0, 1, 1]);
+    expect(a.counters.get(intake, { target: 'prod', result: 'accepted' })).toBe(3);
+    expect(a.counters.get(intake, { target: 'prod', result: 'duplicate' })).toBe(2);
+    expect(cluster.sql(`SELECT string_agg(notification_id, ',' ORDER BY notification_id) FROM azure_messages WHERE owner = 'a'`, url)).toBe('known,p,q');
   });
 
   it('lets a replica take over the work of one whose lease ran out, and fences the stale owner off', async () => {

@@ -1,12 +1,12 @@
 import type { AzureNotificationHubTarget } from '../../config/load.js';
 import type { OutcomeLabeler } from '../../metrics/labels.js';
-import { platformLabel } from '../../metrics/labels.js';
-import { metricNames, sourceLabels } from '../../metrics/names.js';
-import type { CounterIncrement, HistogramObservation } from '../../metrics/totals.js';
+import { metricNames } from '../../metrics/names.js';
+import type { CounterIncrement, HistogramObservation, LabelSet } from '../../metrics/totals.js';
 import { outcomeCountKey, type PollOutcome, type TrackedMessage } from '../../tracking/types.js';
 import type { TelemetryAnswer } from './client.js';
 import type { NotificationDetails } from './notification-details.js';
 import { isTerminal } from './notification-state.js';
+import { SeriesLabels } from './series-labels.js';
 import { delayAfterNotFound, delayAfterState, maxAgeDeadline, nextPollTime, notFoundDeadline, withJitter } from './poll-schedule.js';
 
 /** What one valid answer changes: the new in-memory fields, and the record the store writes. */
@@ -22,6 +22,8 @@ export interface PollOutcomeInput {
   target: AzureNotificationHubTarget;
   labeler: OutcomeLabeler;
   random: () => number;
+  /** The hub's label sets, reused across answers (a fresh set when not given). */
+  series?: SeriesLabels;
 }
 
 /**
@@ -31,10 +33,11 @@ export interface PollOutcomeInput {
  * otherwise the next poll is scheduled.
  */
 export function computePollOutcome(input: PollOutcomeInput): PollDecision {
-  return input.answer.kind === 'not_found' ? decideNotFound(input) : decideDetails(input, input.answer.details);
+  const series = input.series ?? new SeriesLabels(input.message.target);
+  return input.answer.kind === 'not_found' ? decideNotFound(input, series) : decideDetails(input, input.answer.details, series);
 }
 
-function decideNotFound({ message, now, target, random }: PollOutcomeInput): PollDecision {
+function decideNotFound({ message, now, target, random }: PollOutcomeInput, series: SeriesLabels): PollDecision {
   const attempts = message.attempts + 1;
   const notFoundCount = message.notFoundCount + 1;
   const base = baseOutcome(message, now, '404', attempts, notFoundCount);
@@ -42,69 +45,63 @@ function decideNotFound({ message, now, target, random }: PollOutcomeInput): Pol
   const neverFound = message.firstFoundAt === undefined;
   const deadline = neverFound ? notFoundDeadline(message, target) : maxAgeDeadline(message, target);
   if (now >= deadline) {
-    return expireDecision({ ...message, attempts, notFoundCount }, now, neverFound ? 'not_found' : 'max_age', '404');
+    return expireDecision({ ...message, attempts, notFoundCount }, now, neverFound ? 'not_found' : 'max_age', '404', series);
   }
   const nextPollAt = nextPollTime(now, withJitter(delayAfterNotFound(notFoundCount, message.scheduled), random), deadline);
   return { message: { attempts, notFoundCount, nextPollAt }, outcome: { ...base, nextPollAt } };
 }
 
-function decideDetails({ message, now, target, labeler, random }: PollOutcomeInput, details: NotificationDetails): PollDecision {
+function decideDetails({ message, now, target, labeler, random }: PollOutcomeInput, details: NotificationDetails, series: SeriesLabels): PollDecision {
   const attempts = message.attempts + 1;
   const firstFoundAt = message.firstFoundAt ?? now;
-  const { countUpdates, counterIncrements } = countGrowth(message, details, labeler);
-  const base: PollOutcome = {
-    ...baseOutcome(message, now, '200', attempts, message.notFoundCount),
-    state: details.state,
-    reportedState: details.reportedState,
-    firstFoundAt,
-    enqueueTime: details.enqueueTime,
-    startTime: details.startTime,
-    endTime: details.endTime,
-    countUpdates,
-    counterIncrements,
-  };
+  const { countUpdates, counterIncrements } = countGrowth(message, details, labeler, series);
+  // One outcome object per answer, completed below (no copies: this runs once per polled document).
+  const outcome: PollOutcome = baseOutcome(message, now, '200', attempts, message.notFoundCount);
+  outcome.state = details.state;
+  outcome.reportedState = details.reportedState;
+  outcome.firstFoundAt = firstFoundAt;
+  outcome.enqueueTime = details.enqueueTime;
+  outcome.startTime = details.startTime;
+  outcome.endTime = details.endTime;
+  outcome.countUpdates = countUpdates;
+  outcome.counterIncrements = counterIncrements;
   const common = { attempts, firstFoundAt, state: details.state };
 
   if (isTerminal(details.state)) {
-    return {
-      message: common,
-      outcome: {
-        ...base,
-        nextPollAt: null,
-        finished: { at: now, reason: 'terminal' },
-        counterIncrements: [...counterIncrements, terminalIncrement(message.target, details.state)],
-        histogramObservations: durationObservations(message.target, details),
-        // Error details are complete only once the send is done: fetch them from now on.
-        errorDetails: details.pnsErrorDetailsUri ? { uri: details.pnsErrorDetailsUri, fetchAt: now } : undefined,
-      },
-    };
+    outcome.finished = { at: now, reason: 'terminal' };
+    counterIncrements.push(terminalIncrement(series, details.state));
+    outcome.histogramObservations = durationObservations(series, details);
+    // Error details are complete only once the send is done: fetch them from now on.
+    if (details.pnsErrorDetailsUri) outcome.errorDetails = { uri: details.pnsErrorDetailsUri, fetchAt: now };
+    return { message: common, outcome };
   }
   const deadline = maxAgeDeadline(message, target);
   if (now >= deadline) {
-    return {
-      message: common,
-      outcome: {
-        ...base,
-        nextPollAt: null,
-        finished: { at: now, reason: 'max_age' },
-        counterIncrements: [...counterIncrements, expiredIncrement(message.target, 'max_age')],
-      },
-    };
+    outcome.finished = { at: now, reason: 'max_age' };
+    counterIncrements.push(expiredIncrement(series, 'max_age'));
+    return { message: common, outcome };
   }
   const unchangedCount = details.state === message.state ? message.unchangedCount + 1 : 0;
   const delay = withJitter(delayAfterState(details.state, unchangedCount), random);
   const nextPollAt = nextPollTime(now, delay, deadline);
-  return { message: { ...common, unchangedCount, nextPollAt }, outcome: { ...base, nextPollAt } };
+  outcome.nextPollAt = nextPollAt;
+  return { message: { ...common, unchangedCount, nextPollAt }, outcome };
 }
 
 /** Gives a message up without a terminal state (no answer needed: the hub may be down). */
-export function expireDecision(message: TrackedMessage, now: number, reason: 'not_found' | 'max_age', lastStatus: string): PollDecision {
+export function expireDecision(
+  message: TrackedMessage,
+  now: number,
+  reason: 'not_found' | 'max_age',
+  lastStatus: string,
+  series = new SeriesLabels(message.target),
+): PollDecision {
   return {
     message: { attempts: message.attempts, notFoundCount: message.notFoundCount },
     outcome: {
       ...baseOutcome(message, now, lastStatus, message.attempts, message.notFoundCount),
       finished: { at: now, reason },
-      counterIncrements: [expiredIncrement(message.target, reason)],
+      counterIncrements: [expiredIncrement(series, reason)],
     },
   };
 }
@@ -114,32 +111,28 @@ function countGrowth(
   message: TrackedMessage,
   details: NotificationDetails,
   labeler: OutcomeLabeler,
+  series: SeriesLabels,
 ): Pick<PollOutcome, 'countUpdates' | 'counterIncrements'> {
   const countUpdates: PollOutcome['countUpdates'] = [];
-  const increments = new Map<string, CounterIncrement>();
+  // By label-set object: two names the labeler folds into one (past the cap) share one increment.
+  const increments = new Map<LabelSet, CounterIncrement>();
   for (const { platform, outcomes } of details.platforms) {
     for (const { name, count } of outcomes) {
-      const previous = message.lastCounts.get(outcomeCountKey(platform, name)) ?? 0n;
+      const previous = message.lastCounts?.get(outcomeCountKey(platform, name)) ?? 0n;
       if (count <= previous) continue;
       countUpdates.push({ platform, outcome: name, count });
-      const labels = {
-        source: sourceLabels.azureNotificationHubs,
-        target: message.target,
-        platform: platformLabel(platform),
-        outcome: labeler.labelFor(message.target, name),
-      };
-      const key = `${labels.platform}\u0000${labels.outcome}`;
-      const existing = increments.get(key);
+      const labels = series.outcome(platform, labeler.labelFor(message.target, name));
+      const existing = increments.get(labels);
       const delta = Number(count - previous);
       if (existing) existing.value += delta;
-      else increments.set(key, { family: metricNames.outcomes, labels, value: delta });
+      else increments.set(labels, { family: metricNames.outcomes, labels, value: delta });
     }
   }
   return { countUpdates, counterIncrements: [...increments.values()] };
 }
 
-function durationObservations(target: string, details: NotificationDetails): HistogramObservation[] {
-  const labels = { source: sourceLabels.azureNotificationHubs, target };
+function durationObservations(series: SeriesLabels, details: NotificationDetails): HistogramObservation[] {
+  const labels = series.hub;
   const observations: HistogramObservation[] = [];
   const { enqueueTime, startTime, endTime } = details;
   if (enqueueTime !== undefined && startTime !== undefined && startTime >= enqueueTime) {
@@ -167,10 +160,10 @@ function baseOutcome(message: TrackedMessage, now: number, lastStatus: string, a
   };
 }
 
-function terminalIncrement(target: string, state: string): CounterIncrement {
-  return { family: metricNames.messages, labels: { source: sourceLabels.azureNotificationHubs, target, state }, value: 1 };
+function terminalIncrement(series: SeriesLabels, state: string): CounterIncrement {
+  return { family: metricNames.messages, labels: series.state(state), value: 1 };
 }
 
-function expiredIncrement(target: string, reason: 'not_found' | 'max_age'): CounterIncrement {
-  return { family: metricNames.trackingExpired, labels: { source: sourceLabels.azureNotificationHubs, target, reason }, value: 1 };
+function expiredIncrement(series: SeriesLabels, reason: 'not_found' | 'max_age'): CounterIncrement {
+  return { family: metricNames.trackingExpired, labels: series.reason(reason), value: 1 };
 }

@@ -15,6 +15,7 @@ import { UpstreamError, UpstreamHttpError } from '../shared/upstream-errors.js';
 import type { TelemetryAnswer } from './client.js';
 import { computePollOutcome, expireDecision, type PollDecision } from './poll-outcome.js';
 import { maxAgeDeadline, maximumPollGapMilliseconds, withJitter } from './poll-schedule.js';
+import { SeriesLabels } from './series-labels.js';
 
 export interface TelemetryClient {
   getNotificationDetails(notificationId: string): Promise<TelemetryAnswer>;
@@ -63,6 +64,7 @@ export class HubPoller {
   private readonly writes = new Set<Promise<void>>();
   private readonly countsByState = new Map<TrackedState, number>();
   private readonly health: SourceHealth;
+  private readonly series: SeriesLabels;
   private readonly random: () => number;
   private readonly probeInterval: number;
   private readonly wake: WakeTimer;
@@ -81,6 +83,7 @@ export class HubPoller {
       unauthorizedText: 'hub rejected the credentials (HTTP 401): check SharedAccessKeyName and SharedAccessKey; messages are kept',
       forbiddenText: 'hub refused telemetry (HTTP 403): per-message telemetry needs a Standard tier hub; messages are kept',
     });
+    this.series = new SeriesLabels(options.target.name);
     this.random = options.random ?? Math.random;
     this.probeInterval = options.probeIntervalMilliseconds ?? 5 * 60_000;
   }
@@ -154,8 +157,9 @@ export class HubPoller {
       this.launch(() => this.probe());
     }
     // Work already due waits for a request in flight to finish (which pumps again), not for a timer.
-    const wakeTimes = [this.queue.peek()?.nextPollAt ?? Number.POSITIVE_INFINITY, this.lastRequestAt + this.probeInterval];
-    this.wake.wakeAt(Math.min(...wakeTimes.filter((time) => time > now)));
+    const nextDue = this.queue.peek()?.nextPollAt ?? Number.POSITIVE_INFINITY;
+    const nextProbe = this.lastRequestAt + this.probeInterval;
+    this.wake.wakeAt(Math.min(nextDue > now ? nextDue : Number.POSITIVE_INFINITY, nextProbe > now ? nextProbe : Number.POSITIVE_INFINITY));
   }
 
   private launch(work: () => Promise<void>): void {
@@ -203,7 +207,7 @@ export class HubPoller {
     if (result instanceof UpstreamError) {
       this.health.recordFailure(result, { notificationId: message.notificationId }, round);
       if (now >= maxAgeDeadline(message, this.options.target)) {
-        this.commitInBackground(message, expireDecision({ ...message, attempts: message.attempts + 1 }, now, 'max_age', result.code), now);
+        this.commitInBackground(message, expireDecision({ ...message, attempts: message.attempts + 1 }, now, 'max_age', result.code, this.series), now);
       } else {
         this.retryLater(message, now);
       }
@@ -214,7 +218,7 @@ export class HubPoller {
   }
 
   private decide(message: TrackedMessage, answer: TelemetryAnswer, now: number): PollDecision {
-    return computePollOutcome({ message, answer, now, target: this.options.target, labeler: this.options.labeler, random: this.random });
+    return computePollOutcome({ message, answer, now, target: this.options.target, labeler: this.options.labeler, random: this.random, series: this.series });
   }
 
   /**
@@ -226,7 +230,7 @@ export class HubPoller {
     this.lastSweepAt = now;
     const target = this.options.target;
     for (const message of this.queue.removeWhere((candidate) => now >= maxAgeDeadline(candidate, target))) {
-      this.commitInBackground(message, expireDecision(message, now, 'max_age', 'unanswered'), now);
+      this.commitInBackground(message, expireDecision(message, now, 'max_age', 'unanswered', this.series), now);
     }
   }
 
@@ -269,7 +273,7 @@ export class HubPoller {
     Object.assign(message, decision.message);
     message.failedPolls = 0;
     for (const update of decision.outcome.countUpdates) {
-      message.lastCounts.set(outcomeCountKey(update.platform, update.outcome), update.count);
+      (message.lastCounts ??= new Map()).set(outcomeCountKey(update.platform, update.outcome), update.count);
     }
     this.adjustCount(previousState, -1);
     if (decision.outcome.finished) {
@@ -301,7 +305,7 @@ export class HubPoller {
     }
     for (const observation of decision.outcome.histogramObservations) {
       const bound = histogramBounds.get(observation.family)?.find((candidate) => observation.value <= candidate);
-      const labels = { ...observation.labels, le: bound === undefined ? '+Inf' : String(bound) };
+      const labels = this.series.bucket(observation.family, bound === undefined ? '+Inf' : String(bound));
       exemplars.set(`${observation.family}_bucket`, labels, { notificationId, value: observation.value, timestamp });
     }
   }
@@ -314,21 +318,25 @@ export class HubPoller {
       return;
     }
     // One line per message that finished with failures, for log pipelines: which platforms, which outcomes.
-    const outcomes: Record<string, Record<string, number>> = {};
     const failureSummary: Record<string, number> = {};
     let failures = 0;
-    for (const [key, count] of message.lastCounts) {
-      const { platform, outcome } = splitOutcomeCountKey(key);
-      (outcomes[platform] ??= {})[outcome] = Number(count);
+    for (const [key, count] of message.lastCounts ?? []) {
+      const outcome = key.slice(key.indexOf('\u0000') + 1);
       if (!isFailureOutcome(outcome) || count === 0n) continue;
       failures += Number(count);
       failureSummary[outcome] = (failureSummary[outcome] ?? 0) + Number(count);
     }
-    if (failures > 0 || message.state === 'Abandoned') {
-      this.options.logger.info({ ...fields, state: message.state, failures, failureSummary, outcomes }, 'notification finished with failures');
-    } else {
+    if (failures === 0 && message.state !== 'Abandoned') {
       this.options.logger.debug({ ...fields, state: message.state }, 'message finished');
+      return;
     }
+    // Built only for the line that is written: most messages finish without failures.
+    const outcomes: Record<string, Record<string, number>> = {};
+    for (const [key, count] of message.lastCounts ?? []) {
+      const { platform, outcome } = splitOutcomeCountKey(key);
+      (outcomes[platform] ??= {})[outcome] = Number(count);
+    }
+    this.options.logger.info({ ...fields, state: message.state, failures, failureSummary, outcomes }, 'notification finished with failures');
   }
 
   /**

@@ -1,7 +1,7 @@
 import { canonicalOutcome } from '../../metrics/outcome-classes.js';
 import { intakeIncrement, keepLargest, mergeIncrements, type TotalsMirror } from '../counting.js';
 import { newTrackedMessage, recordFields, summaryFields, type StoredMessageFields } from '../records.js';
-import { WorkLostError, type IntakeResult, type NotificationListQuery } from '../storage.js';
+import { WorkLostError, type IntakeRequest, type IntakeResult, type NotificationListQuery } from '../storage.js';
 import {
   outcomeCountKey,
   type NewNotification,
@@ -42,30 +42,52 @@ export class PostgresMessages {
     private readonly errorDetails: PostgresErrorDetails,
   ) {}
 
-  /** An ID known to any replica (the primary key) is a duplicate; the accepted ones are this replica's. */
-  async accept(items: readonly NewNotification[], now: number, firstPollAt: number): Promise<IntakeResult> {
-    const inserted = await this.database.transaction(async (client) => {
+  /**
+   * Several intake requests in one transaction, each with its own answer. An ID known to any
+   * replica (the primary key) is a duplicate, and so is one an earlier item of the group named; the
+   * accepted ones are this replica's.
+   */
+  async acceptGroup(requests: readonly IntakeRequest[]): Promise<IntakeResult[]> {
+    const items = requests.flatMap((request) => request.items);
+    const times = requests.flatMap((request) => request.items.map(() => request));
+    const results = await this.database.transaction(async (client) => {
       const { rows } = await client.query<{ target: string; notification_id: string }>(
         `INSERT INTO azure_messages (target, notification_id, state, scheduled, accepted_at, next_poll_at, owner)
-         SELECT target, notification_id, state, scheduled, $5, $6, $7
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[]) AS u(target, notification_id, state, scheduled)
+         SELECT target, notification_id, state, scheduled, accepted_at, next_poll_at, $7
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::bigint[], $6::bigint[])
+             AS u(target, notification_id, state, scheduled, accepted_at, next_poll_at)
          ON CONFLICT DO NOTHING RETURNING target, notification_id`,
-        [items.map((item) => item.target), items.map((item) => item.notificationId), items.map(initialState), items.map((item) => item.scheduled === true), millis(now), millis(firstPollAt), this.replicaId],
+        [
+          items.map((item) => item.target),
+          items.map((item) => item.notificationId),
+          items.map(initialState),
+          items.map((item) => item.scheduled === true),
+          times.map((request) => millis(request.now)),
+          times.map((request) => millis(request.firstPollAt)),
+          this.replicaId,
+        ],
       );
+      // Each inserted key is the first item that named it: later ones (in order) are duplicates.
       const keys = new Set(rows.map((row) => outcomeCountKey(row.target, row.notification_id)));
-      const increments = items.map((item) => intakeIncrement(keys.delete(outcomeCountKey(item.target, item.notificationId)) ? 'accepted' : 'duplicate', item.target, 1));
+      const accepted = items.map((item) => keys.delete(outcomeCountKey(item.target, item.notificationId)));
+      const increments = items.map((item, index) => intakeIncrement(accepted[index] ? 'accepted' : 'duplicate', item.target, 1));
       await this.totals.persistCounters(client, mergeIncrements(increments));
-      return increments;
+      return { accepted, increments };
     });
-    this.mirror.applyCounters(inserted);
-    const accepted: TrackedMessage[] = [];
-    inserted.forEach((increment, index) => {
-      if (increment.labels.result !== 'accepted') return;
-      const item = items[index] as NewNotification;
-      this.revisions.set(outcomeCountKey(item.target, item.notificationId), 0);
-      accepted.push(newTrackedMessage(item, initialState(item), now, firstPollAt));
+    this.mirror.applyCounters(results.increments);
+    let index = 0;
+    return requests.map((request) => {
+      const result: IntakeResult = { accepted: [], duplicates: 0 };
+      for (const item of request.items) {
+        if (results.accepted[index++] !== true) {
+          result.duplicates += 1;
+          continue;
+        }
+        this.revisions.set(outcomeCountKey(item.target, item.notificationId), 0);
+        result.accepted.push(newTrackedMessage(item, initialState(item), request.now, request.firstPollAt));
+      }
+      return result;
     });
-    return { accepted, duplicates: items.length - accepted.length };
   }
 
   async countRejected(targets: readonly string[]): Promise<void> {
@@ -178,7 +200,6 @@ export class PostgresMessages {
         notFoundCount: row.not_found_count,
         unchangedCount: 0,
         firstFoundAt: row.first_found_at === null ? undefined : Number(row.first_found_at),
-        lastCounts: new Map(),
       });
     }
     const counts = await this.database.query<{ target: string; notification_id: string; platform: string; outcome: string; count: string }>(
@@ -187,8 +208,8 @@ export class PostgresMessages {
       [rows.map((row) => row.target), rows.map((row) => row.notification_id)],
     );
     for (const row of counts.rows) {
-      const lastCounts = messages.get(outcomeCountKey(row.target, row.notification_id))?.lastCounts;
-      if (lastCounts) keepLargest(lastCounts, outcomeCountKey(row.platform, canonicalOutcome(row.outcome)), BigInt(row.count));
+      const message = messages.get(outcomeCountKey(row.target, row.notification_id));
+      if (message) keepLargest((message.lastCounts ??= new Map<string, bigint>()), outcomeCountKey(row.platform, canonicalOutcome(row.outcome)), BigInt(row.count));
     }
     return [...messages.values()];
   }

@@ -12,6 +12,7 @@ import {
   type ErrorDetailsStorage,
   type EverliveStorage,
   type SourceTarget,
+  type IntakeRequest,
   type IntakeResult,
   type NotificationListQuery,
   type Storage,
@@ -45,6 +46,7 @@ export class PostgresStorage implements Storage {
   private readonly mirror: TotalsMirror;
   private readonly messages: PostgresMessages;
   private readonly polls: GroupCommit<PollOutcome>;
+  private readonly intake: GroupCommit<IntakeRequest, IntakeResult>;
   private readonly owners: WorkOwners;
   private readonly gate = new WriteGate();
   private readonly totals: PostgresTotals;
@@ -65,7 +67,16 @@ export class PostgresStorage implements Storage {
     this.owners = new WorkOwners(database, replicaId, () => presence.mayTakeOver());
     this.everliveRows = new PostgresEverlive(database, replicaId, totals, this.mirror, this.owners);
     this.messages = new PostgresMessages(database, replicaId, totals, this.mirror, this.errorDetailRows);
-    this.polls = new GroupCommit((outcomes) => this.gate.write(() => this.messages.recordPolls(outcomes)));
+    this.polls = new GroupCommit<PollOutcome>(async (outcomes) => {
+      await this.gate.write(() => this.messages.recordPolls(outcomes));
+      return outcomes.map(() => undefined);
+    });
+    // Intake requests wait for nobody: those that arrive while one group is written form the next.
+    // Unreachable, the database fails every request alike: none is retried alone.
+    this.intake = new GroupCommit((requests) => this.gate.write(() => this.messages.acceptGroup(requests)), {
+      delayMilliseconds: 0,
+      retryAlone: (error) => !isConnectionError(error) && database.problem === undefined,
+    });
     this.everlive = gatedEverlive(this.everliveRows, this.gate);
     this.errorDetails = gatedErrorDetails(this.errorDetailRows, this.gate);
     this.azureMonitor = gatedAzureMonitor(new PostgresAzureMonitor(database, replicaId, totals, this.mirror, this.owners), this.gate);
@@ -108,8 +119,14 @@ export class PostgresStorage implements Storage {
     return this.mirror.histograms;
   }
 
+  /** Group commit: one transaction for the requests handed in together. */
   acceptNotifications(items: readonly NewNotification[], now: number, firstPollAt: number): Promise<IntakeResult> {
-    return this.gate.write(() => this.messages.accept(items, now, firstPollAt));
+    return this.intake.add({ items, now, firstPollAt });
+  }
+
+  /** Intake transactions written so far (tests see the grouping through it). */
+  get intakeTransactions(): number {
+    return this.intake.transactions;
   }
 
   countRejectedIntake(targets: readonly string[]): Promise<void> {

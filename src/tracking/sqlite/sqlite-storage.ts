@@ -12,6 +12,7 @@ import {
   type ErrorDetailsStorage,
   type EverlivePageChange,
   type EverliveStorage,
+  type IntakeRequest,
   type IntakeResult,
   type NotificationListQuery,
   type PendingErrorDetails,
@@ -41,23 +42,29 @@ export class SqliteStorage implements Storage {
   private readonly mirror: TotalsMirror;
   private readonly messages: SqliteMessages;
   private readonly polls: GroupCommit<PollOutcome>;
+  private readonly intake: GroupCommit<IntakeRequest, IntakeResult>;
   private readonly syncEverlive: SqliteEverlive;
   private readonly syncErrorDetails: SqliteErrorDetails;
   private identity: StateFileIdentity | undefined;
   private claimed = false;
+  private readonly totalChanges: Database.Statement;
+  private lookedAt: { changes: number; problem: StorageProblem | undefined } | undefined;
 
   private constructor(
     private readonly database: Database.Database,
     histogramBounds: ReadonlyMap<string, readonly number[]>,
   ) {
     this.mirror = new TotalsMirror(histogramBounds);
+    this.totalChanges = database.prepare('SELECT total_changes()').pluck();
     const totals = new SqliteTotals(database);
     const persist = (increments: readonly CounterIncrement[]) => totals.persistCounters(increments);
     const apply = (increments: readonly CounterIncrement[]) => this.mirror.applyCounters(increments);
     this.syncEverlive = new SqliteEverlive(database, persist, apply);
     this.syncErrorDetails = new SqliteErrorDetails(database, persist, apply);
     this.messages = new SqliteMessages(database, totals, this.mirror, this.syncErrorDetails);
-    this.polls = new GroupCommit((outcomes) => Promise.resolve(this.messages.recordPolls(outcomes)));
+    this.polls = new GroupCommit<PollOutcome>((outcomes) => attempt(() => this.messages.recordPolls(outcomes)).then(() => outcomes.map(() => undefined)));
+    // Intake requests wait for nobody: those that arrive while one group is written form the next.
+    this.intake = new GroupCommit((requests) => attempt(() => this.messages.acceptGroup(requests)), { delayMilliseconds: 0 });
     this.everlive = everliveFacade(this.syncEverlive);
     this.errorDetails = errorDetailsFacade(this.syncErrorDetails);
     this.azureMonitor = azureMonitorFacade(new SqliteAzureMonitor(database, persist, apply));
@@ -86,8 +93,14 @@ export class SqliteStorage implements Storage {
     return this.mirror.histograms;
   }
 
+  /** Group commit: one transaction (one fsync) for the requests handed in together. */
   acceptNotifications(items: readonly NewNotification[], now: number, firstPollAt: number): Promise<IntakeResult> {
-    return attempt(() => this.messages.accept(items, now, firstPollAt));
+    return this.intake.add({ items, now, firstPollAt });
+  }
+
+  /** Intake transactions written so far (tests see the grouping through it). */
+  get intakeTransactions(): number {
+    return this.intake.transactions;
   }
 
   countRejectedIntake(targets: readonly string[]): Promise<void> {
@@ -132,13 +145,26 @@ export class SqliteStorage implements Storage {
     return attempt(() => this.messages.pruneFinished(before));
   }
 
-  /** A deleted or replaced state file is lost for good: SQLite would go on writing into the unlinked file. */
+  /**
+   * A deleted or replaced state file is lost for good: SQLite would go on writing into the unlinked
+   * file. The poll loop asks before every request and the intake before and after every commit, so
+   * the answer of one look at the file (a stat) stands until this connection writes again (SQLite's
+   * total_changes() moves) or the guard's timer asks for a fresh look (checkHealth): a write that
+   * committed is always followed by a fresh look before anyone is told it is durable.
+   */
   problem(): StorageProblem | undefined {
-    const message = this.identity?.problem();
-    return message === undefined ? undefined : { message, lasting: true };
+    if (!this.database.open) return this.lookedAt?.problem;
+    const changes = this.totalChanges.get() as number;
+    if (this.lookedAt?.changes !== changes) {
+      const message = this.identity?.problem();
+      this.lookedAt = { changes, problem: message === undefined ? undefined : { message, lasting: true } };
+    }
+    return this.lookedAt.problem;
   }
 
+  /** The guard's timer: look at the file again even if nothing was written since. */
   checkHealth(): Promise<void> {
+    this.lookedAt = undefined;
     return Promise.resolve();
   }
 

@@ -71,7 +71,7 @@ describe('SqliteStorage', () => {
     const reopened = SqliteStorage.open(path, histogramBounds);
     const [message] = (await reopened.claimWork(['prod', 'other'])).messages;
     expect(message?.state).toBe('Processing');
-    expect(message?.lastCounts.get('apns\u0000Success')).toBe(9_223_372_036_854_775_807n);
+    expect(message?.lastCounts?.get('apns\u0000Success')).toBe(9_223_372_036_854_775_807n);
     expect(reopened.counters.get('push_notification_outcomes_total', { target: 'prod', outcome: 'Success' })).toBe(5);
     const [histogram] = reopened.histograms.series('push_notification_queue_duration_seconds');
     expect(histogram).toMatchObject({ count: 1, sum: 0.3 });
