@@ -16,7 +16,7 @@ import type { EfficiencyResult } from './efficiency.js';
 import { measureFootprint, type FootprintResult } from './footprint.js';
 import { measureIntake, type IntakeResult, type IntakeSizes } from './intake.js';
 import { runPhase } from './lib/child.js';
-import { BenchPostgres } from './lib/postgres.js';
+import { PostgresCluster } from '../test/support/postgres.js';
 import { megabytes, median, round } from './lib/stats.js';
 import { makeThrowawayCertificate } from './lib/tls.js';
 import type { ThroughputResult } from './throughput.js';
@@ -88,8 +88,9 @@ async function main(): Promise<void> {
     const tls = 'error' in certificate ? undefined : certificate;
     if (!tls) log(`${(certificate as { error: string }).error}: the Azure SDK comparison is skipped`);
 
-    const postgresSkipped = BenchPostgres.unavailable();
-    const postgres = postgresSkipped === undefined ? await BenchPostgres.start() : undefined;
+    const postgresSkipped = PostgresCluster.binaries() === undefined ? 'PostgreSQL not installed' : PostgresCluster.unavailableReason();
+    // Durable as in production: fsync and synchronous commit on, to compare with SQLite's synchronous=FULL.
+    const postgres = postgresSkipped === undefined ? await PostgresCluster.start({ durable: true }) : undefined;
     if (postgresSkipped) log(`${postgresSkipped}: the PostgreSQL rows are skipped`);
     try {
       await measureAll(folder, tls, postgres, postgresSkipped, before, started);
@@ -104,7 +105,7 @@ async function main(): Promise<void> {
 async function measureAll(
   folder: string,
   tls: { keyPath: string; certPath: string } | undefined,
-  postgres: BenchPostgres | undefined,
+  postgres: PostgresCluster | undefined,
   postgresSkipped: string | undefined,
   before: ReturnType<typeof machine>,
   started: number,

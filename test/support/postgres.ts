@@ -10,12 +10,23 @@ import { join } from 'node:path';
  * this process runs as root (CI), the cluster runs as the `postgres` user the package creates:
  * initdb refuses to run as root. No mock and no in-memory imitation of PostgreSQL.
  */
+export interface ClusterOptions {
+  /**
+   * fsync and synchronous commit on, as in production (the benchmark compares with SQLite's
+   * synchronous=FULL). Off by default: a test cluster needs no durability against power loss.
+   */
+  durable?: boolean;
+}
+
 export class PostgresCluster {
+  private databases = 0;
+
   private constructor(
     readonly folder: string,
     readonly port: number,
     private readonly binaries: string,
     private readonly runAs: string | undefined,
+    private readonly options: ClusterOptions,
   ) {}
 
   get url(): string {
@@ -41,7 +52,7 @@ export class PostgresCluster {
     return undefined;
   }
 
-  static async start(): Promise<PostgresCluster> {
+  static async start(options: ClusterOptions = {}): Promise<PostgresCluster> {
     const binaries = PostgresCluster.binaries();
     if (!binaries) throw new Error(PostgresCluster.unavailableReason());
     const runAs = process.getuid?.() === 0 ? 'postgres' : undefined;
@@ -51,7 +62,7 @@ export class PostgresCluster {
       const gid = Number(execFileSync('id', ['-g', runAs]).toString().trim());
       chownSync(folder, uid, gid);
     }
-    const cluster = new PostgresCluster(folder, await freePort(), binaries, runAs);
+    const cluster = new PostgresCluster(folder, await freePort(), binaries, runAs, options);
     cluster.run('initdb', ['-D', cluster.dataFolder, '-U', 'pne', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
     writeFileSync(join(folder, 'pg-options'), '');
     cluster.startServer();
@@ -65,8 +76,9 @@ export class PostgresCluster {
 
   /** Starts (again) the server on the same port and data. */
   startServer(): void {
-    // Sockets go in the cluster's own folder, never /var/run/postgresql; fsync off: a test cluster.
-    const options = `-h 127.0.0.1 -p ${this.port} -k ${this.folder} -c fsync=off -c max_connections=200`;
+    // Sockets go in the cluster's own folder, never /var/run/postgresql.
+    const durability = this.options.durable ? '' : ' -c fsync=off';
+    const options = `-h 127.0.0.1 -p ${this.port} -k ${this.folder}${durability} -c max_connections=200`;
     this.run('pg_ctl', ['-D', this.dataFolder, '-l', join(this.folder, 'server.log'), '-o', options, '-w', '-t', '60', 'start']);
   }
 
@@ -86,8 +98,8 @@ export class PostgresCluster {
     return this.run('psql', ['-h', '127.0.0.1', '-p', String(this.port), '-U', 'pne', '-d', database, '-At', '-v', 'ON_ERROR_STOP=1', '-c', statement]);
   }
 
-  /** A fresh empty database in this cluster, for a test that wants its own. */
-  createDatabase(name: string): string {
+  /** A fresh empty database in this cluster, for a test (or a measured run) that wants its own. */
+  createDatabase(name = `database_${(this.databases += 1)}`): string {
     this.run('createdb', ['-h', '127.0.0.1', '-p', String(this.port), '-U', 'pne', name]);
     return `postgres://pne@127.0.0.1:${this.port}/${name}`;
   }
