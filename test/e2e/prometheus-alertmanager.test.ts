@@ -25,7 +25,7 @@ import {
   variableQuery,
 } from '../support/dashboards.js';
 import { hubKey, intakeToken } from '../support/harness.js';
-import { AlertmanagerServer, PrometheusServer, type PrometheusSample } from '../support/prometheus-stack.js';
+import { alertingRulesWithoutHoldTimes, alertmanagerConfigFor, AlertmanagerServer, PrometheusServer, type PrometheusSample } from '../support/prometheus-stack.js';
 import { locateTool } from '../support/promtool.js';
 import { waitFor } from '../support/wait.js';
 
@@ -127,15 +127,6 @@ const everliveFeedback: Record<string, { Sent: number; Failed: number; Deactivat
   '3': { Sent: 50, Failed: 2, Deactivated: 0 },
 };
 const everliveNotificationsPerWave = 3;
-
-/** The committed alerting rules with every `for:` set to 0s (see the note at the top). */
-function alertingRulesWithoutHoldTimes(): string {
-  const document = parse(readFileSync(alertingRulesFile, 'utf8')) as { groups: { rules: { for?: string }[] }[] };
-  for (const group of document.groups) {
-    for (const rule of group.rules) if (rule.for !== undefined) rule.for = '0s';
-  }
-  return stringify(document);
-}
 
 function finiteValues(samples: readonly PrometheusSample[]): number[] {
   return samples.map((sample) => Number(sample.value[1])).filter((value) => Number.isFinite(value));
@@ -245,13 +236,10 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
     alertmanager = await AlertmanagerServer.start({
       binary: alertmanagerBinary as string,
       folder,
-      configYaml: stringify({
-        route: { receiver: 'test-webhook', group_by: ['alertname', 'target', 'platform'], group_wait: '1s', group_interval: '1s', repeat_interval: '1h' },
-        receivers: [{ name: 'test-webhook', webhook_configs: [{ url: webhook.url, send_resolved: false }] }],
-      }),
+      configYaml: alertmanagerConfigFor(webhook.url),
     });
 
-    writeFileSync(join(folder, 'alerting-rules-without-hold-times.yml'), alertingRulesWithoutHoldTimes());
+    writeFileSync(join(folder, 'alerting-rules-without-hold-times.yml'), alertingRulesWithoutHoldTimes(alertingRulesFile));
     prometheus = await PrometheusServer.start({
       binary: prometheusBinary as string,
       folder,

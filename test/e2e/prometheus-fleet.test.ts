@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import type { MessagePlan } from '../../src/simulator/notification-hubs/message-plan.js';
 import { NotificationHubsSimulator } from '../../src/simulator/notification-hubs/server.js';
 import { AlertWebhook } from '../support/alert-webhook.js';
@@ -12,7 +12,7 @@ import { requireBuild } from '../support/exporter-process.js';
 import { fleetTarget as target, postIds, Replica } from '../support/fleet.js';
 import { hubKey } from '../support/harness.js';
 import { PostgresCluster, postgresUnavailable } from '../support/postgres.js';
-import { AlertmanagerServer, PrometheusServer, type PrometheusSample } from '../support/prometheus-stack.js';
+import { alertingRulesWithoutHoldTimes, alertmanagerConfigFor, AlertmanagerServer, PrometheusServer, type PrometheusSample } from '../support/prometheus-stack.js';
 import { locateTool } from '../support/promtool.js';
 import { waitFor } from '../support/wait.js';
 
@@ -50,12 +50,6 @@ const wavePlans: MessagePlan[] = [
   quickPlan('NoTargetFound', {}),
 ];
 const waves = 2;
-
-function alertingRulesWithoutHoldTimes(): string {
-  const document = parse(readFileSync(alertingRulesFile, 'utf8')) as { groups: { rules: { for?: string }[] }[] };
-  for (const group of document.groups) for (const rule of group.rules) if (rule.for !== undefined) rule.for = '0s';
-  return stringify(document);
-}
 
 /**
  * The panel's own aggregation over the counters themselves: rate(x[…]) and increase(x[…]) become
@@ -143,12 +137,9 @@ describe.skipIf(postgresUnavailable() || !prometheusBinary || !alertmanagerBinar
     alertmanager = await AlertmanagerServer.start({
       binary: alertmanagerBinary as string,
       folder,
-      configYaml: stringify({
-        route: { receiver: 'test-webhook', group_by: ['alertname', 'target', 'platform'], group_wait: '1s', group_interval: '1s', repeat_interval: '1h' },
-        receivers: [{ name: 'test-webhook', webhook_configs: [{ url: webhook.url, send_resolved: false }] }],
-      }),
+      configYaml: alertmanagerConfigFor(webhook.url),
     });
-    writeFileSync(join(folder, 'alerting-rules-without-hold-times.yml'), alertingRulesWithoutHoldTimes());
+    writeFileSync(join(folder, 'alerting-rules-without-hold-times.yml'), alertingRulesWithoutHoldTimes(alertingRulesFile));
     prometheus = await PrometheusServer.start({
       binary: prometheusBinary as string,
       folder,

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { parse, stringify } from 'yaml';
 import { waitFor } from './wait.js';
 
 /**
@@ -226,4 +227,24 @@ export class AlertmanagerServer {
   async stop(): Promise<void> {
     await this.process.stop();
   }
+}
+
+/**
+ * An alerting rules file with every `for:` set to 0s: the e2e tests check what the expressions
+ * answer and that Alertmanager delivers, not the hold times (promtool's unit tests cover those).
+ */
+export function alertingRulesWithoutHoldTimes(rulesFile: string): string {
+  const document = parse(readFileSync(rulesFile, 'utf8')) as { groups: { rules: { for?: string }[] }[] };
+  for (const group of document.groups) {
+    for (const rule of group.rules) if (rule.for !== undefined) rule.for = '0s';
+  }
+  return stringify(document);
+}
+
+/** Alertmanager routing every alert, grouped per alert and target, at once to one webhook. */
+export function alertmanagerConfigFor(webhookUrl: string): string {
+  return stringify({
+    route: { receiver: 'test-webhook', group_by: ['alertname', 'target', 'platform'], group_wait: '1s', group_interval: '1s', repeat_interval: '1h' },
+    receivers: [{ name: 'test-webhook', webhook_configs: [{ url: webhookUrl, send_resolved: false }] }],
+  });
 }
