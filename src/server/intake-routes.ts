@@ -27,8 +27,8 @@ export function intakeRoutes(dependencies: IntakeDependencies): Router {
     '/notifications',
     (request, response, next) => {
       if (!request.is('application/json')) {
-        void countRejected(dependencies, ['']);
-        response.status(415).json({ error: 'Content-Type must be application/json' });
+        // Answered once counted, as every refusal: a scrape after the answer shows it.
+        void countRejected(dependencies, ['']).then(() => response.status(415).json({ error: 'Content-Type must be application/json' }));
         return;
       }
       next();
@@ -56,8 +56,11 @@ export function intakeRoutes(dependencies: IntakeDependencies): Router {
   // Bodies the JSON parser refused (malformed, too large) are rejected items too, of no known
   // target; the app's error handler then answers.
   router.use((error: unknown, request: Request, _response: Response, next: NextFunction) => {
-    if (request.method === 'POST') void countRejected(dependencies, ['']);
-    next(error);
+    if (request.method !== 'POST') {
+      next(error);
+      return;
+    }
+    void countRejected(dependencies, ['']).then(() => next(error));
   });
   return router;
 }

@@ -36,8 +36,8 @@ interface CountRow {
 
 /**
  * Azure messages in the state file: intake, poll answers, resuming, lookups and pruning. Every
- * change that belongs together is one transaction, and the in-memory totals follow only after it
- * commits: a kill -9 at any moment loses nothing acknowledged and counts nothing twice.
+ * change that belongs together is one transaction, and the in-memory totals follow only once it is
+ * on disk: a crash at any moment loses nothing acknowledged and counts nothing twice.
  */
 export class SqliteMessages {
   private readonly statements;
@@ -46,6 +46,8 @@ export class SqliteMessages {
     private readonly database: Database.Database,
     private readonly totals: SqliteTotals,
     private readonly mirror: TotalsMirror,
+    /** Queues a change to the in-memory totals: it is made once the commit is on disk. */
+    private readonly afterFlush: (change: () => void) => void,
     private readonly errorDetails: SqliteErrorDetails,
   ) {
     this.statements = {
@@ -102,7 +104,7 @@ export class SqliteMessages {
       for (const request of requests) results.push(this.insertRequest(request, increments));
       this.totals.persistCounters(mergeIncrements(increments));
     }).immediate();
-    this.mirror.applyCounters(increments);
+    this.afterFlush(() => this.mirror.applyCounters(increments));
     return results;
   }
 
@@ -127,7 +129,7 @@ export class SqliteMessages {
   countRejected(targets: readonly string[]): void {
     const increments = mergeIncrements(targets.map((target) => intakeIncrement('rejected', target, 1)));
     this.database.transaction(() => this.totals.persistCounters(increments)).immediate();
-    this.mirror.applyCounters(increments);
+    this.afterFlush(() => this.mirror.applyCounters(increments));
   }
 
   /** Writes poll answers in one transaction, then applies their counters and histograms in memory. */
@@ -139,8 +141,12 @@ export class SqliteMessages {
       this.totals.persistCounters(increments);
       for (const series of histogramUpdates) this.totals.persistHistogram(series.family, series.series);
     }).immediate();
-    this.mirror.applyCounters(increments);
-    this.mirror.applyHistograms(histogramUpdates);
+    // The next group previews its histograms from these: poll groups are written one at a time,
+    // each after the previous one's flush applied its changes.
+    this.afterFlush(() => {
+      this.mirror.applyCounters(increments);
+      this.mirror.applyHistograms(histogramUpdates);
+    });
   }
 
   private writePoll(outcome: PollOutcome): void {

@@ -28,11 +28,12 @@ import { openStateFile } from './open.js';
 import { refuseSilentReset } from './state-file-guard.js';
 import { StateFileIdentity } from './state-file-identity.js';
 import { SqliteTotals } from './totals-store.js';
+import { WalSync, type SyncFunction } from './wal-sync.js';
 
 /**
- * The embedded backend: one SQLite file (WAL, synchronous=FULL) for one process. Its work is
- * synchronous (better-sqlite3); the async methods only fit it to the Storage seam, and every
- * promise settles after the transaction committed.
+ * The embedded backend: one SQLite file (WAL) for one process. Its statements are synchronous
+ * (better-sqlite3); the WAL is flushed to disk off the event loop (wal-sync.ts), and every promise
+ * settles, and every change to the in-memory totals is made, only once the transaction is on disk.
  */
 export class SqliteStorage implements Storage {
   readonly backend = 'sqlite';
@@ -49,40 +50,78 @@ export class SqliteStorage implements Storage {
   private claimed = false;
   private readonly totalChanges: Database.Statement;
   private lookedAt: { changes: number; problem: StorageProblem | undefined } | undefined;
+  /** Changes to the in-memory totals made by the transaction just committed: they wait for its flush. */
+  private afterFlush: (() => void)[] = [];
 
   private constructor(
     private readonly database: Database.Database,
     histogramBounds: ReadonlyMap<string, readonly number[]>,
+    private readonly wal: WalSync | undefined,
   ) {
     this.mirror = new TotalsMirror(histogramBounds);
     this.totalChanges = database.prepare('SELECT total_changes()').pluck();
     const totals = new SqliteTotals(database);
     const persist = (increments: readonly CounterIncrement[]) => totals.persistCounters(increments);
-    const apply = (increments: readonly CounterIncrement[]) => this.mirror.applyCounters(increments);
+    const apply = (increments: readonly CounterIncrement[]) => this.afterFlush.push(() => this.mirror.applyCounters(increments));
+    const defer = (change: () => void) => this.afterFlush.push(change);
     this.syncEverlive = new SqliteEverlive(database, persist, apply);
     this.syncErrorDetails = new SqliteErrorDetails(database, persist, apply);
-    this.messages = new SqliteMessages(database, totals, this.mirror, this.syncErrorDetails);
-    this.polls = new GroupCommit<PollOutcome>((outcomes) => attempt(() => this.messages.recordPolls(outcomes)).then(() => outcomes.map(() => undefined)));
-    // Intake requests wait for nobody: those that arrive while one group is written form the next.
-    this.intake = new GroupCommit((requests) => attempt(() => this.messages.acceptGroup(requests)), { delayMilliseconds: 0 });
-    this.everlive = everliveFacade(this.syncEverlive);
-    this.errorDetails = errorDetailsFacade(this.syncErrorDetails);
-    this.azureMonitor = azureMonitorFacade(new SqliteAzureMonitor(database, persist, apply));
+    this.messages = new SqliteMessages(database, totals, this.mirror, defer, this.syncErrorDetails);
+    this.polls = new GroupCommit<PollOutcome>((outcomes) => this.durably(() => this.messages.recordPolls(outcomes)).then(() => outcomes.map(() => undefined)));
+    // Intake requests wait for nobody: those that arrive while one group is written (and flushed) form the next.
+    this.intake = new GroupCommit((requests) => this.durably(() => this.messages.acceptGroup(requests)), { delayMilliseconds: 0 });
+    const durably = <T>(work: () => T) => this.durably(work);
+    this.everlive = everliveFacade(this.syncEverlive, durably);
+    this.errorDetails = errorDetailsFacade(this.syncErrorDetails, durably);
+    this.azureMonitor = azureMonitorFacade(new SqliteAzureMonitor(database, persist, apply), durably);
     totals.loadInto(this.mirror);
   }
 
-  /** Opens (creating with its folder) the state file; an empty, corrupt, foreign or locked file is a StoreError. */
-  static open(path: string, histogramBounds: ReadonlyMap<string, readonly number[]>): SqliteStorage {
+  /**
+   * Opens (creating with its folder) the state file; an empty, corrupt, foreign or locked file is a
+   * StoreError. `sync` flushes the WAL (tests hold it to see what waits for the flush).
+   */
+  static open(path: string, histogramBounds: ReadonlyMap<string, readonly number[]>, sync?: SyncFunction): SqliteStorage {
     refuseSilentReset(path);
     const database = openStateFile(path);
+    let wal: WalSync | undefined;
     try {
-      const storage = new SqliteStorage(database, histogramBounds);
+      if (path !== ':memory:' && path !== '') {
+        wal = WalSync.open(path, sync);
+        // From here COMMIT only writes the WAL; durability is the flush each acknowledgement waits for.
+        database.pragma('synchronous = NORMAL');
+      }
+      const storage = new SqliteStorage(database, histogramBounds, wal);
       storage.identity = StateFileIdentity.capture(path);
       return storage;
     } catch (error) {
       database.close();
       throw error;
     }
+  }
+
+  /**
+   * Runs synchronous work (its transactions commit in it), then resolves with its result once the
+   * WAL holding them is on disk, after applying the in-memory changes the work queued.
+   */
+  private durably<T>(work: () => T): Promise<T> {
+    let result: T;
+    try {
+      result = work();
+    } catch (error) {
+      this.afterFlush = [];
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    const changes = this.afterFlush;
+    this.afterFlush = [];
+    const apply = () => {
+      for (const change of changes) change();
+    };
+    if (!this.wal) {
+      apply();
+      return Promise.resolve(result);
+    }
+    return this.wal.settle(apply).then(() => result);
   }
 
   get counters() {
@@ -104,7 +143,7 @@ export class SqliteStorage implements Storage {
   }
 
   countRejectedIntake(targets: readonly string[]): Promise<void> {
-    return attempt(() => this.messages.countRejected(targets));
+    return this.durably(() => this.messages.countRejected(targets));
   }
 
   /** One process owns the file: everything unfinished is its work, handed over once. */
@@ -121,11 +160,6 @@ export class SqliteStorage implements Storage {
   /** Group commit: one transaction (one fsync) for the answers handed in within a few milliseconds. */
   recordPoll(outcome: PollOutcome): Promise<void> {
     return this.polls.add(outcome);
-  }
-
-  /** Writes poll answers in one transaction now (tests of the transaction itself). */
-  recordPollsNow(outcomes: readonly PollOutcome[]): void {
-    this.messages.recordPolls(outcomes);
   }
 
   /** One process: it reports every target. */
@@ -153,13 +187,20 @@ export class SqliteStorage implements Storage {
    * committed is always followed by a fresh look before anyone is told it is durable.
    */
   problem(): StorageProblem | undefined {
+    const flushProblem = this.wal?.problem;
+    if (flushProblem !== undefined) return { message: flushProblem, lasting: true };
     if (!this.database.open) return this.lookedAt?.problem;
     const changes = this.totalChanges.get() as number;
     if (this.lookedAt?.changes !== changes) {
-      const message = this.identity?.problem();
+      const message = this.identity?.problem() ?? this.walProblem();
       this.lookedAt = { changes, problem: message === undefined ? undefined : { message, lasting: true } };
     }
     return this.lookedAt.problem;
+  }
+
+  private walProblem(): string | undefined {
+    if (!this.wal || this.wal.isSameFile()) return undefined;
+    return `the write-ahead log of the state file (${this.database.name}-wal) was deleted or replaced while the exporter had it open`;
   }
 
   /** The guard's timer: look at the file again even if nothing was written since. */
@@ -168,9 +209,9 @@ export class SqliteStorage implements Storage {
     return Promise.resolve();
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.wal?.close();
     if (this.database.open) this.database.close();
-    return Promise.resolve();
   }
 }
 
@@ -183,30 +224,33 @@ function attempt<T>(work: () => T): Promise<T> {
   }
 }
 
-function everliveFacade(store: SqliteEverlive): EverliveStorage {
+/** Runs writes and resolves once they are on disk (SqliteStorage.durably). */
+type Durably = <T>(work: () => T) => Promise<T>;
+
+function everliveFacade(store: SqliteEverlive, durably: Durably): EverliveStorage {
   return {
     claimApp: () => Promise.resolve(true),
     cursor: (target) => attempt(() => store.cursor(target)),
-    cursorForRun: (target, initial, now) => attempt(() => store.cursorForRun(target, initial, now)),
+    cursorForRun: (target, initial, now) => durably(() => store.cursorForRun(target, initial, now)),
     seen: (target, ids) => attempt(() => store.seen(target, ids)),
-    recordPage: (change: EverlivePageChange) => attempt(() => store.recordPage(change)),
-    prune: (target, before, overlap) => attempt(() => store.prune(target, before, overlap)),
+    recordPage: (change: EverlivePageChange) => durably(() => store.recordPage(change)),
+    prune: (target, before, overlap) => durably(() => store.prune(target, before, overlap)),
   };
 }
 
-function errorDetailsFacade(store: SqliteErrorDetails): ErrorDetailsStorage {
+function errorDetailsFacade(store: SqliteErrorDetails, durably: Durably): ErrorDetailsStorage {
   return {
     recordAttempt: (details: PendingErrorDetails, state: ErrorDetailsState, lastStatus: string) =>
-      attempt(() => store.recordAttempt(details, state, lastStatus)),
+      durably(() => store.recordAttempt(details, state, lastStatus)),
     recordFetched: (details: PendingErrorDetails, records: readonly PnsErrorRecord[], incrementFor, alsoCount) =>
-      attempt(() => store.recordFetched(details, records, incrementFor, alsoCount)),
+      durably(() => store.recordFetched(details, records, incrementFor, alsoCount)),
   };
 }
 
-function azureMonitorFacade(store: SqliteAzureMonitor): AzureMonitorStorage {
+function azureMonitorFacade(store: SqliteAzureMonitor, durably: Durably): AzureMonitorStorage {
   return {
     claimTarget: () => Promise.resolve(true),
     cursors: (target) => attempt(() => store.cursors(target)),
-    commitMinutes: (minutes) => attempt(() => store.commitMinutes(minutes)),
+    commitMinutes: (minutes) => durably(() => store.commitMinutes(minutes)),
   };
 }
