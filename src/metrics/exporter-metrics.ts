@@ -225,6 +225,12 @@ function sharedStateGauge(registry: Registry, reports: (labels: SourceTarget) =>
     },
   });
   return {
-    set: (labels, value) => values.set(`${labels.source}\u0000${labels.target}`, { labels: { source: labels.source, target: labels.target }, value }),
+    set: (labels, value) => {
+      const key = `${labels.source}\u0000${labels.target}`;
+      const existing = values.get(key);
+      // Set on every answer: the entry is changed in place, not made anew.
+      if (existing) existing.value = value;
+      else values.set(key, { labels: { source: labels.source, target: labels.target }, value });
+    },
   };
 }

@@ -37,6 +37,18 @@ export function labelKey(labels: LabelSet): string {
   return JSON.stringify(Object.keys(labels).sort().map((name) => [name, labels[name]]));
 }
 
+/**
+ * labelKey() once per label-set object: the poll path hands in the same (interned) objects for
+ * every answer, so their keys are computed once. Label sets are never changed after creation.
+ */
+const keysByLabelSet = new WeakMap<LabelSet, string>();
+
+export function cachedLabelKey(labels: LabelSet): string {
+  let key = keysByLabelSet.get(labels);
+  if (key === undefined) keysByLabelSet.set(labels, (key = labelKey(labels)));
+  return key;
+}
+
 /** The label set a `labelKey` was made from. */
 export function parseLabelKey(key: string): LabelSet {
   return Object.fromEntries(JSON.parse(key) as [string, string][]);
@@ -86,7 +98,7 @@ export class CounterTotals {
     this.versions.changed(family);
     let series = this.families.get(family);
     if (!series) this.families.set(family, (series = new Map<string, CounterSeries>()));
-    const key = labelKey(labels);
+    const key = cachedLabelKey(labels);
     const existing = series.get(key);
     if (existing) existing.value += value;
     else series.set(key, { labels: { ...labels }, value });
@@ -137,7 +149,7 @@ export class HistogramTotals {
 
   /** What the series would be after these observations, without changing anything. */
   preview(family: string, labels: LabelSet, values: readonly number[]): HistogramSeries {
-    const current = this.families.get(family)?.get(labelKey(labels));
+    const current = this.families.get(family)?.get(cachedLabelKey(labels));
     const copy: HistogramSeries = current
       ? { ...current, bucketCounts: [...current.bucketCounts] }
       : this.emptySeries(family, labels);

@@ -2,7 +2,7 @@ import { metricNames } from '../metrics/names.js';
 import {
   CounterTotals,
   HistogramTotals,
-  labelKey,
+  cachedLabelKey,
   type CounterIncrement,
   type HistogramObservation,
   type HistogramSeries,
@@ -26,7 +26,7 @@ export class TotalsMirror {
   previewHistograms(observations: readonly HistogramObservation[]): HistogramUpdate[] {
     const grouped = new Map<string, { family: string; labels: LabelSet; values: number[] }>();
     for (const observation of observations) {
-      const key = `${observation.family}|${sharedLabelKey(observation.labels)}`;
+      const key = `${observation.family}|${cachedLabelKey(observation.labels)}`;
       const group = grouped.get(key) ?? { family: observation.family, labels: observation.labels, values: [] };
       group.values.push(observation.value);
       grouped.set(key, group);
@@ -71,20 +71,12 @@ export function keepLargest(counts: Map<string, bigint>, key: string, count: big
   if (existing === undefined || count > existing) counts.set(key, count);
 }
 
-/** labelKey() once per label-set object: the poll path hands the same objects in again and again. */
-const labelKeys = new WeakMap<LabelSet, string>();
-
-function sharedLabelKey(labels: LabelSet): string {
-  let key = labelKeys.get(labels);
-  if (key === undefined) labelKeys.set(labels, (key = labelKey(labels)));
-  return key;
-}
 
 /** Sums increments of the same series, so a batch writes each counter row once. */
 export function mergeIncrements(increments: readonly CounterIncrement[]): CounterIncrement[] {
   const merged = new Map<string, CounterIncrement>();
   for (const increment of increments) {
-    const key = `${increment.family}|${sharedLabelKey(increment.labels)}`;
+    const key = `${increment.family}|${cachedLabelKey(increment.labels)}`;
     const existing = merged.get(key);
     if (existing) existing.value += increment.value;
     else merged.set(key, { ...increment });

@@ -68,6 +68,12 @@ export class HubPoller {
   private readonly random: () => number;
   private readonly probeInterval: number;
   private readonly wake: WakeTimer;
+  /**
+   * For the per-message line only: its fields are built here from names and counts (no secret and
+   * no personal data can be among them), so it skips the redaction pass every other line gets,
+   * which walks each field of the nested outcome maps.
+   */
+  private readonly dataLog: Logger;
   private running = false;
   private lastRequestAt = Number.NEGATIVE_INFINITY;
   private lastSweepAt = Number.NEGATIVE_INFINITY;
@@ -86,6 +92,7 @@ export class HubPoller {
     this.series = new SeriesLabels(options.target.name);
     this.random = options.random ?? Math.random;
     this.probeInterval = options.probeIntervalMilliseconds ?? 5 * 60_000;
+    this.dataLog = options.logger.child({}, { redact: [] });
   }
 
   get name(): string {
@@ -312,31 +319,33 @@ export class HubPoller {
 
   private logFinished(message: TrackedMessage, decision: PollDecision): void {
     const reason = decision.outcome.finished?.reason;
-    const fields = { target: this.name, notificationId: message.notificationId };
     if (reason !== 'terminal') {
-      this.options.logger.info({ ...fields, reason, attempts: message.attempts }, 'gave up tracking message');
+      this.options.logger.info({ target: this.name, notificationId: message.notificationId, reason, attempts: message.attempts }, 'gave up tracking message');
       return;
     }
-    // One line per message that finished with failures, for log pipelines: which platforms, which outcomes.
-    const failureSummary: Record<string, number> = {};
+    // One line per message that finished with failures, for log pipelines: which platforms, which
+    // outcomes. One pass over the last counts builds both summaries (most messages of a large send
+    // have some failures, so this runs for nearly every answer).
     let failures = 0;
-    for (const [key, count] of message.lastCounts ?? []) {
-      const outcome = key.slice(key.indexOf('\u0000') + 1);
-      if (!isFailureOutcome(outcome) || count === 0n) continue;
-      failures += Number(count);
-      failureSummary[outcome] = (failureSummary[outcome] ?? 0) + Number(count);
-    }
-    if (failures === 0 && message.state !== 'Abandoned') {
-      this.options.logger.debug({ ...fields, state: message.state }, 'message finished');
-      return;
-    }
-    // Built only for the line that is written: most messages finish without failures.
+    let failureSummary: Record<string, number> | undefined;
     const outcomes: Record<string, Record<string, number>> = {};
     for (const [key, count] of message.lastCounts ?? []) {
-      const { platform, outcome } = splitOutcomeCountKey(key);
-      (outcomes[platform] ??= {})[outcome] = Number(count);
+      const { platform, outcome, failure } = countKeyParts(key);
+      const value = Number(count);
+      (outcomes[platform] ??= {})[outcome] = value;
+      if (!failure || value === 0) continue;
+      failures += value;
+      failureSummary ??= {};
+      failureSummary[outcome] = (failureSummary[outcome] ?? 0) + value;
     }
-    this.options.logger.info({ ...fields, state: message.state, failures, failureSummary, outcomes }, 'notification finished with failures');
+    if (failures === 0 && message.state !== 'Abandoned') {
+      this.options.logger.debug({ target: this.name, notificationId: message.notificationId, state: message.state }, 'message finished');
+      return;
+    }
+    this.dataLog.info(
+      { target: this.name, notificationId: message.notificationId, state: message.state, failures, failureSummary: failureSummary ?? {}, outcomes },
+      'notification finished with failures',
+    );
   }
 
   /**
@@ -370,6 +379,30 @@ export class HubPoller {
     if (count === 0) this.countsByState.delete(state);
     else this.countsByState.set(state, count);
   }
+}
+
+interface CountKeyParts {
+  platform: string;
+  outcome: string;
+  failure: boolean;
+}
+
+/**
+ * The parts of a last-counts key (platform and outcome as counted), split once per distinct key.
+ * Bounded: keys repeat across messages (platforms × outcome names); past the bound they are split
+ * every time instead of remembered.
+ */
+const countKeyCache = new Map<string, CountKeyParts>();
+const countKeyCacheLimit = 10_000;
+
+function countKeyParts(key: string): CountKeyParts {
+  let parts = countKeyCache.get(key);
+  if (parts === undefined) {
+    const { platform, outcome } = splitOutcomeCountKey(key);
+    parts = { platform, outcome, failure: isFailureOutcome(outcome) };
+    if (countKeyCache.size < countKeyCacheLimit) countKeyCache.set(key, parts);
+  }
+  return parts;
 }
 
 /** A 400 about one ID: the hub is up and calls that ID malformed. */

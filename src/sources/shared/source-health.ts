@@ -39,6 +39,7 @@ export class SourceHealth {
   private pauseEnd = Number.NEGATIVE_INFINITY;
   private currentRound = 0;
   private readonly labels: { source: string; target: string };
+  private readonly labelSets = new Map<string, { source: string; target: string; operation: string; code?: string }>();
 
   constructor(private readonly options: SourceHealthOptions) {
     this.labels = { source: options.source, target: options.target };
@@ -72,9 +73,21 @@ export class SourceHealth {
     const code = result instanceof UpstreamError ? result.code : String(result.status);
     const counted = (result instanceof UpstreamError ? result.operation : undefined) ?? operation;
     const { upstreamRequests, upstreamRequestDuration } = this.options.metrics;
-    upstreamRequests.inc({ ...this.labels, operation: counted, code });
-    upstreamRequestDuration.observe({ ...this.labels, operation: counted }, (performance.now() - started) / 1000);
+    upstreamRequests.inc(this.requestLabels(counted, code));
+    upstreamRequestDuration.observe(this.requestLabels(counted), (performance.now() - started) / 1000);
     return result;
+  }
+
+  /** One label object per operation and code (a handful), not two new ones per request. */
+  private requestLabels(operation: string, code?: string): { source: string; target: string; operation: string; code?: string } {
+    const key = code === undefined ? operation : `${operation}\u0000${code}`;
+    let labels = this.labelSets.get(key);
+    if (labels === undefined) {
+      labels = code === undefined ? { ...this.labels, operation } : { ...this.labels, operation, code };
+      // Codes are HTTP statuses and a few error names: bounded, but never let a cache grow without end.
+      if (this.labelSets.size < 1_000) this.labelSets.set(key, labels);
+    }
+    return labels;
   }
 
   recordValidAnswer(round = this.currentRound): void {
