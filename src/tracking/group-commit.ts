@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+
 /** How long a poll answer waits for others to share its transaction (and its fsync). */
 export const pollGroupMilliseconds = 20;
 
@@ -29,6 +31,8 @@ interface Entry<T, R> {
  */
 export class GroupCommit<T, R = void> {
   private pending: Entry<T, R>[] = [];
+  /** When the first of the pending items was handed in (performance.now()). */
+  private firstPendingAt = 0;
   private scheduled = false;
   private flushing = false;
   /** Transactions attempted, shared or alone (tests see the grouping through it). */
@@ -46,6 +50,7 @@ export class GroupCommit<T, R = void> {
   /** Resolves with the item's result once committed; rejects if this item cannot be written. */
   add(item: T): Promise<R> {
     return new Promise((resolve, reject) => {
+      if (this.pending.length === 0) this.firstPendingAt = performance.now();
       this.pending.push({ item, resolve, reject });
       if (!this.flushing) this.schedule(this.options.delayMilliseconds);
     });
@@ -54,7 +59,7 @@ export class GroupCommit<T, R = void> {
   private schedule(delayMilliseconds: number): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    if (delayMilliseconds === 0) setImmediate(() => void this.flush());
+    if (delayMilliseconds <= 0) setImmediate(() => void this.flush());
     else setTimeout(() => void this.flush(), delayMilliseconds);
   }
 
@@ -66,8 +71,13 @@ export class GroupCommit<T, R = void> {
     } finally {
       this.flushing = false;
     }
-    // Items that arrived while this group was being written go out together, now.
-    if (this.pending.length > 0) this.schedule(0);
+    // Items that arrived while this group was being written (and flushed to disk) wait out what is
+    // left of their own delay, not less: a write that waits for its fsync would otherwise turn the
+    // next groups into a few items each, each with a transaction and an fsync of its own.
+    if (this.pending.length > 0) {
+      const waited = performance.now() - this.firstPendingAt;
+      this.schedule(Math.max(0, this.options.delayMilliseconds - waited));
+    }
   }
 
   private async writeGroup(): Promise<void> {

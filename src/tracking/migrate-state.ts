@@ -6,13 +6,25 @@ import { SqliteStorage } from './sqlite/sqlite-storage.js';
 import { StoreError } from './storage.js';
 
 /** Tables copied row for row (same columns in both schemas; PostgreSQL's extra columns keep their defaults). */
-const copiedTables: readonly { table: string; columns: readonly string[]; booleans?: readonly string[] }[] = [
+const copiedTables: readonly { table: string; columns: readonly string[]; booleans?: readonly string[]; from?: string }[] = [
   {
     table: 'azure_messages',
     columns: ['target', 'notification_id', 'state', 'reported_state', 'scheduled', 'accepted_at', 'next_poll_at', 'attempts', 'not_found_count', 'last_status', 'last_polled_at', 'first_found_at', 'enqueue_time', 'start_time', 'end_time', 'finished_at', 'finish_reason'],
     booleans: ['scheduled'],
   },
-  { table: 'azure_outcome_counts', columns: ['target', 'notification_id', 'platform', 'outcome', 'count'] },
+  {
+    table: 'azure_outcome_counts',
+    columns: ['target', 'notification_id', 'platform', 'outcome', 'count'],
+    // The file keeps a message's counts as JSON in its row, and older versions' rows in this table:
+    // both, the larger count of a (message, platform, outcome) in both.
+    from: `(SELECT target, notification_id, platform, outcome, max(count) AS count FROM (
+             SELECT target, notification_id, platform, outcome, count FROM azure_outcome_counts
+             UNION ALL
+             SELECT m.target, m.notification_id, p.key, o.key, o.value
+               FROM azure_messages m, json_each(m.outcome_counts) p, json_each(p.value) o
+              WHERE m.outcome_counts IS NOT NULL)
+           GROUP BY target, notification_id, platform, outcome)`,
+  },
   { table: 'azure_error_details', columns: ['target', 'notification_id', 'uri', 'state', 'attempts', 'next_fetch_at', 'first_seen_at', 'last_status'] },
   { table: 'azure_pns_errors', columns: ['target', 'notification_id', 'record_key', 'feedback_time', 'platform', 'error', 'pns_handle', 'new_pns_handle', 'registration_id', 'installation_id'] },
   { table: 'everlive_notifications', columns: ['target', 'notification_id', 'status', 'first_seen_at', 'modified_at'] },
@@ -53,10 +65,10 @@ export async function migrateSqliteToPostgres(statePath: string, target: Postgre
     if (Number(existing[0]?.count ?? 0) > 0) {
       throw new StoreError('the PostgreSQL database already holds state: migrate into an empty database, before any replica has run on it');
     }
-    for (const { table, columns, booleans = [] } of copiedTables) {
+    for (const { table, columns, booleans = [], from = table } of copiedTables) {
       const insert = `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((_, index) => `$${index + 1}`).join(', ')})`;
       let count = 0;
-      for (const row of source.prepare(`SELECT ${columns.join(', ')} FROM ${table}`).iterate() as IterableIterator<Record<string, unknown>>) {
+      for (const row of source.prepare(`SELECT ${columns.join(', ')} FROM ${from}`).iterate() as IterableIterator<Record<string, unknown>>) {
         await client.query(insert, columns.map((column) => value(row[column], booleans.includes(column))));
         count += 1;
       }

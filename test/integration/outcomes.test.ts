@@ -73,7 +73,11 @@ describe('outcome names', () => {
     // counts and in the durable counter series.
     await harness.exporter.stop();
     const database = new Database(harness.statePath);
-    database.prepare(`UPDATE azure_outcome_counts SET outcome = lower(outcome)`).run();
+    // Earlier versions kept last-seen counts as rows of their own, not in the message's row.
+    database.exec(`INSERT INTO azure_outcome_counts (target, notification_id, platform, outcome, count)
+      SELECT m.target, m.notification_id, p.key, lower(o.key), o.value
+        FROM azure_messages m, json_each(m.outcome_counts) p, json_each(p.value) o;
+      UPDATE azure_messages SET outcome_counts = NULL;`);
     database.prepare(`UPDATE counter_totals SET labels = replace(replace(labels, '"Success"', '"success"'), '"WrongToken"', '"wrongtoken"')`).run();
     database.close();
     await harness.startExporter();

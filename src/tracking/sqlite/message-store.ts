@@ -21,6 +21,26 @@ interface MessageRow extends StoredMessageFields {
   not_found_count: number;
 }
 
+const largestCount = 2n ** 63n - 1n;
+
+/**
+ * The changed counts of one answer as a JSON merge patch (RFC 7396, SQLite json_patch) of the
+ * message's stored counts, platform → outcome → count, or null for none. Written by hand so
+ * 64-bit counts stay exact (SQLite keeps JSON integers as 64-bit integers; JavaScript numbers would
+ * round past 2^53).
+ */
+function countsPatch(updates: readonly { platform: string; outcome: string; count: bigint }[]): string | null {
+  if (updates.length === 0) return null;
+  const byPlatform = new Map<string, string[]>();
+  for (const { platform, outcome, count } of updates) {
+    if (count < 0n || count > largestCount) throw new RangeError(`count ${count} of ${platform}/${outcome} does not fit in a 64-bit integer`);
+    let entries = byPlatform.get(platform);
+    if (!entries) byPlatform.set(platform, (entries = []));
+    entries.push(`${JSON.stringify(outcome)}:${count}`);
+  }
+  return `{${[...byPlatform].map(([platform, entries]) => `${JSON.stringify(platform)}:{${entries.join(',')}}`).join(',')}}`;
+}
+
 type ActiveMessageRow = Pick<
   MessageRow,
   'target' | 'notification_id' | 'state' | 'scheduled' | 'accepted_at' | 'next_poll_at' | 'attempts' | 'not_found_count' | 'first_found_at'
@@ -61,16 +81,20 @@ export class SqliteMessages {
            next_poll_at = ?, attempts = ?, not_found_count = ?, last_status = ?, last_polled_at = ?,
            first_found_at = coalesce(first_found_at, ?),
            enqueue_time = coalesce(?, enqueue_time), start_time = coalesce(?, start_time),
-           end_time = coalesce(?, end_time), finished_at = ?, finish_reason = ?
+           end_time = coalesce(?, end_time), finished_at = ?, finish_reason = ?,
+           outcome_counts = coalesce(json_patch(coalesce(outcome_counts, '{}'), ?), outcome_counts)
          WHERE target = ? AND notification_id = ? AND finished_at IS NULL`,
       ),
-      upsertCount: database.prepare(
-        `INSERT INTO azure_outcome_counts (target, notification_id, platform, outcome, count) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (target, notification_id, platform, outcome) DO UPDATE SET count = excluded.count`,
-      ),
       getMessage: database.prepare(`SELECT * FROM azure_messages WHERE target = ? AND notification_id = ?`),
+      // The message's JSON counts, and rows of its own that versions before the JSON column wrote.
       getCounts: database
-        .prepare(`SELECT * FROM azure_outcome_counts WHERE target = ? AND notification_id = ? ORDER BY platform, outcome`)
+        .prepare(
+          `SELECT p.key AS platform, o.key AS outcome, o.value AS count
+             FROM azure_messages m, json_each(m.outcome_counts) p, json_each(p.value) o
+            WHERE m.target = @target AND m.notification_id = @notificationId
+           UNION ALL
+           SELECT platform, outcome, count FROM azure_outcome_counts WHERE target = @target AND notification_id = @notificationId`,
+        )
         .safeIntegers(true),
       insertErrorDetails: database.prepare(
         `INSERT INTO azure_error_details (target, notification_id, uri, state, next_fetch_at, first_seen_at)
@@ -164,14 +188,12 @@ export class SqliteMessages {
       outcome.endTime ?? null,
       outcome.finished?.at ?? null,
       outcome.finished?.reason ?? null,
+      countsPatch(outcome.countUpdates),
       outcome.target,
       outcome.notificationId,
     );
     if (result.changes !== 1) {
       throw new StoreError(`message ${outcome.target}/${outcome.notificationId} is not being tracked`);
-    }
-    for (const update of outcome.countUpdates) {
-      this.statements.upsertCount.run(outcome.target, outcome.notificationId, update.platform, update.outcome, update.count);
     }
     if (outcome.errorDetails) {
       const { uri, fetchAt } = outcome.errorDetails;
@@ -207,9 +229,13 @@ export class SqliteMessages {
         firstFoundAt: row.first_found_at ?? undefined,
       });
     }
+    // The JSON counts of each message, and rows of their own that versions before the JSON column wrote.
     const counts = this.database
       .prepare(
-        `SELECT c.* FROM azure_outcome_counts c JOIN azure_messages m
+        `SELECT m.target, m.notification_id, p.key AS platform, o.key AS outcome, o.value AS count
+           FROM azure_messages m, json_each(m.outcome_counts) p, json_each(p.value) o WHERE m.finished_at IS NULL
+         UNION ALL
+         SELECT c.target, c.notification_id, c.platform, c.outcome, c.count FROM azure_outcome_counts c JOIN azure_messages m
            ON m.target = c.target AND m.notification_id = c.notification_id WHERE m.finished_at IS NULL`,
       )
       .safeIntegers(true)
@@ -225,7 +251,7 @@ export class SqliteMessages {
     const row = this.statements.getMessage.get(target, notificationId) as MessageRow | undefined;
     if (!row) return undefined;
     const outcomes: Record<string, Record<string, number>> = {};
-    for (const count of this.statements.getCounts.all(target, notificationId) as CountRow[]) {
+    for (const count of this.statements.getCounts.all({ target, notificationId }) as Omit<CountRow, 'target' | 'notification_id'>[]) {
       const platform = (outcomes[count.platform] ??= {});
       const outcome = canonicalOutcome(count.outcome);
       platform[outcome] = Math.max(platform[outcome] ?? 0, Number(count.count));

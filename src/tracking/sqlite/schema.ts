@@ -145,4 +145,11 @@ export const migrations: readonly Migration[] = [
     PRIMARY KEY (target, metric)
   ) WITHOUT ROWID;
   `,
+  `
+  -- A message's last-seen counts as one JSON object in its own row ({"platform": {"outcome": count}}),
+  -- merged in by each answer (json_patch) with the rest of the row: one write per answer instead of
+  -- one row per outcome (issue 15). Rows written into azure_outcome_counts by earlier versions stay
+  -- there and are read beside it (the larger count wins) until their messages are pruned.
+  ALTER TABLE azure_messages ADD COLUMN outcome_counts TEXT;
+  `,
 ];
