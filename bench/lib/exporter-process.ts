@@ -19,6 +19,15 @@ export interface MemorySample {
   heapUsedBytes: number;
   /** After a forced full GC: the live heap. */
   liveHeapBytes: number;
+  /** The rest of RSS, before the GC: what V8 has reserved for its heap (all spaces)... */
+  heapTotalBytes: number;
+  /** ...of which the young generation (both semispaces), sized by --max-semi-space-size... */
+  newSpaceBytes: number;
+  /** ...and memory outside the V8 heap that JavaScript objects hold (SQLite's is not counted), of which ArrayBuffers and Buffers are arrayBuffersBytes. */
+  externalBytes: number;
+  arrayBuffersBytes: number;
+  /** User and system CPU the process has used since it started. */
+  cpuMilliseconds: number;
 }
 
 /** The built exporter (dist/main.js) as a real process, the way an operator runs it. */
@@ -79,8 +88,19 @@ export class ExporterProcess {
     for (let waited = 0; waited < 10_000; waited += 10) {
       const line = this.stdout.slice(marker).split('\n').find((text) => text.startsWith('{"memory"'));
       if (line) {
-        const { before, after } = (JSON.parse(line) as { memory: { before: NodeJS.MemoryUsage; after: NodeJS.MemoryUsage } }).memory;
-        return { rssBytes: before.rss, heapUsedBytes: before.heapUsed, liveHeapBytes: after.heapUsed };
+        const { before, after, spaces, cpuMicroseconds } = (
+          JSON.parse(line) as { memory: { before: NodeJS.MemoryUsage; after: NodeJS.MemoryUsage; spaces: Record<string, number>; cpuMicroseconds: number } }
+        ).memory;
+        return {
+          rssBytes: before.rss,
+          heapUsedBytes: before.heapUsed,
+          liveHeapBytes: after.heapUsed,
+          heapTotalBytes: before.heapTotal,
+          newSpaceBytes: spaces.new_space ?? 0,
+          externalBytes: before.external,
+          arrayBuffersBytes: before.arrayBuffers,
+          cpuMilliseconds: cpuMicroseconds / 1000,
+        };
       }
       await sleep(10);
     }
