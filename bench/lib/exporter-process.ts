@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -9,6 +9,19 @@ import { sleep } from './stats.js';
 
 export const mainScript = fileURLToPath(new URL('../../../dist/main.js', import.meta.url));
 const gcPreload = pathToFileURL(fileURLToPath(new URL('./gc-on-signal.js', import.meta.url))).href;
+
+/**
+ * The Node.js flags operators run the exporter with: those of `npm start` (package.json), which the
+ * Dockerfile's ENTRYPOINT and the systemd unit's ExecStart repeat (test/deploy/deploy-files.test.ts
+ * keeps the three the same). The footprint is measured as it runs in production.
+ */
+export function operatorNodeFlags(): string[] {
+  const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
+  const [node, ...rest] = packageJson.scripts.start.split(' ');
+  const script = rest.indexOf('dist/main.js');
+  if (node !== 'node' || script < 0) throw new Error(`package.json's start script is not "node [flags] dist/main.js": ${packageJson.scripts.start}`);
+  return rest.slice(0, script);
+}
 
 /** The Accept header Prometheus 2.x sends when scraping. */
 export const prometheusAccept =
@@ -51,7 +64,7 @@ export class ExporterProcess {
     const configPath = join(folder, `${name}.json`);
     writeFileSync(configPath, JSON.stringify(config));
     const spawnedAt = performance.now();
-    const child = spawn(process.execPath, [...profileArguments(), '--expose-gc', '--import', gcPreload, mainScript, '--config', configPath, '--log-level', 'info'], {
+    const child = spawn(process.execPath, [...profileArguments(), ...operatorNodeFlags(), '--expose-gc', '--import', gcPreload, mainScript, '--config', configPath, '--log-level', 'info'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, LOG_LEVEL: 'info' },
     });
