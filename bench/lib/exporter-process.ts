@@ -32,11 +32,11 @@ export interface MemorySample {
   heapUsedBytes: number;
   /** After a forced full GC: the live heap. */
   liveHeapBytes: number;
-  /** The rest of RSS, before the GC: what V8 has reserved for its heap (all spaces)... */
+  /** Before the GC, to split the RSS up: what V8 has reserved for its heap (all spaces)... */
   heapTotalBytes: number;
-  /** ...of which the young generation (both semispaces), sized by --max-semi-space-size... */
+  /** ...of which its young generation (both semispaces, sized by --max-semi-space-size)... */
   newSpaceBytes: number;
-  /** ...and memory outside the V8 heap that JavaScript objects hold (SQLite's is not counted), of which ArrayBuffers and Buffers are arrayBuffersBytes. */
+  /** ...and memory outside V8's heap held by JavaScript objects (not SQLite's own), of which ArrayBuffers and Buffers are arrayBuffersBytes. */
   externalBytes: number;
   arrayBuffersBytes: number;
   /** User and system CPU the process has used since it started. */
