@@ -51,6 +51,8 @@ EXPOSE 10130
 # Asks the port the exporter really listens on (its command line and config), not a fixed one.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "/app/dist/healthcheck.js"]
-ENTRYPOINT ["node", "/app/dist/main.js"]
+# A young generation of 2 x 8 MB instead of V8's 2 x 16 MB: 16 MB less RSS for a few percent more
+# scavenges (README "Node.js flags"); the same flags as npm start and the systemd unit.
+ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/dist/main.js"]
 # Mount a config at this path, or run "--demo --listen 0.0.0.0:10130".
 CMD ["--config", "/etc/push-notification-exporter/config.yaml"]

@@ -21,6 +21,8 @@ export interface FootprintResult {
   stopMilliseconds: number;
   /** Messages polled to the end (fetched, counted, stored, finished) before any memory sample. */
   polledBefore: number;
+  /** The exporter's CPU (user + system) from the fresh sample to the one after the throughput phase: intake and polling of polledBefore messages. */
+  throughputCpuMilliseconds: number;
   /**
    * A tracked message's share of memory, from the samples at 0 and at the largest count (both after
    * the throughput phase): live heap after a full GC, and RSS, per tracked message.
@@ -131,6 +133,7 @@ export async function measureFootprint(folder: string, largest = 100_000, polled
     resumedMessages,
     stopMilliseconds,
     polledBefore: polled,
+    throughputCpuMilliseconds: memory[0] && idle ? idle.cpuMilliseconds - memory[0].sample.cpuMilliseconds : Number.NaN,
     bytesPerTrackedMessage: { liveHeap: perMessage('liveHeapBytes'), rss: perMessage('rssBytes') },
     metrics: await measureMetrics(join(folder, 'metrics')),
   };

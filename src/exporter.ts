@@ -99,9 +99,9 @@ export async function startExporter(options: ExporterOptions): Promise<RunningEx
   // The guard is made below; the workers only ask it once running.
   const storageAvailable = () => storageGuard.verify() === undefined;
   const context: SourceContext = { config, store, metrics, clock, logger, random: options.random, storageAvailable };
-  const azure = definitions.azureNotificationHubs.create(context);
-  const everlive = definitions.everlive.create(context);
-  const azureMonitor = definitions.azureMonitor.create(context);
+  const azure = await definitions.azureNotificationHubs.create(context);
+  const everlive = await definitions.everlive.create(context);
+  const azureMonitor = await definitions.azureMonitor.create(context);
   const sources: Source[] = [azure, everlive, azureMonitor];
 
   const takeWork = async () => {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -10,6 +10,19 @@ import { sleep } from './stats.js';
 export const mainScript = fileURLToPath(new URL('../../../dist/main.js', import.meta.url));
 const gcPreload = pathToFileURL(fileURLToPath(new URL('./gc-on-signal.js', import.meta.url))).href;
 
+/**
+ * The Node.js flags operators run the exporter with: those of `npm start` (package.json), which the
+ * Dockerfile's ENTRYPOINT and the systemd unit's ExecStart repeat (test/deploy/deploy-files.test.ts
+ * keeps the three the same). The footprint is measured as it runs in production.
+ */
+export function operatorNodeFlags(): string[] {
+  const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
+  const [node, ...rest] = packageJson.scripts.start.split(' ');
+  const script = rest.indexOf('dist/main.js');
+  if (node !== 'node' || script < 0) throw new Error(`package.json's start script is not "node [flags] dist/main.js": ${packageJson.scripts.start}`);
+  return rest.slice(0, script);
+}
+
 /** The Accept header Prometheus 2.x sends when scraping. */
 export const prometheusAccept =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
@@ -19,6 +32,15 @@ export interface MemorySample {
   heapUsedBytes: number;
   /** After a forced full GC: the live heap. */
   liveHeapBytes: number;
+  /** Before the GC, to split the RSS up: what V8 has reserved for its heap (all spaces)... */
+  heapTotalBytes: number;
+  /** ...of which its young generation (both semispaces, sized by --max-semi-space-size)... */
+  newSpaceBytes: number;
+  /** ...and memory outside V8's heap held by JavaScript objects (not SQLite's own), of which ArrayBuffers and Buffers are arrayBuffersBytes. */
+  externalBytes: number;
+  arrayBuffersBytes: number;
+  /** User and system CPU the process has used since it started. */
+  cpuMilliseconds: number;
 }
 
 /** The built exporter (dist/main.js) as a real process, the way an operator runs it. */
@@ -42,7 +64,7 @@ export class ExporterProcess {
     const configPath = join(folder, `${name}.json`);
     writeFileSync(configPath, JSON.stringify(config));
     const spawnedAt = performance.now();
-    const child = spawn(process.execPath, [...profileArguments(), '--expose-gc', '--import', gcPreload, mainScript, '--config', configPath, '--log-level', 'info'], {
+    const child = spawn(process.execPath, [...profileArguments(), ...operatorNodeFlags(), '--expose-gc', '--import', gcPreload, mainScript, '--config', configPath, '--log-level', 'info'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, LOG_LEVEL: 'info' },
     });
@@ -79,8 +101,19 @@ export class ExporterProcess {
     for (let waited = 0; waited < 10_000; waited += 10) {
       const line = this.stdout.slice(marker).split('\n').find((text) => text.startsWith('{"memory"'));
       if (line) {
-        const { before, after } = (JSON.parse(line) as { memory: { before: NodeJS.MemoryUsage; after: NodeJS.MemoryUsage } }).memory;
-        return { rssBytes: before.rss, heapUsedBytes: before.heapUsed, liveHeapBytes: after.heapUsed };
+        const { before, after, spaces, cpuMicroseconds } = (
+          JSON.parse(line) as { memory: { before: NodeJS.MemoryUsage; after: NodeJS.MemoryUsage; spaces: Record<string, number>; cpuMicroseconds: number } }
+        ).memory;
+        return {
+          rssBytes: before.rss,
+          heapUsedBytes: before.heapUsed,
+          liveHeapBytes: after.heapUsed,
+          heapTotalBytes: before.heapTotal,
+          newSpaceBytes: spaces.new_space ?? 0,
+          externalBytes: before.external,
+          arrayBuffersBytes: before.arrayBuffers,
+          cpuMilliseconds: cpuMicroseconds / 1000,
+        };
       }
       await sleep(10);
     }

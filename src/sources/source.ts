@@ -40,7 +40,8 @@ export interface Source {
 export interface SourceDefinition<S extends Source = Source> {
   /** The (source, target) pairs this source owns: only their series are shown. */
   targets(config: ExporterConfig): SourceTarget[];
-  create(context: SourceContext): S;
+  /** May be asynchronous: a source may first import its upstream's client library, only when it has targets. */
+  create(context: SourceContext): S | Promise<S>;
 }
 
 /** The (source, target) pairs of a list of configured targets. */

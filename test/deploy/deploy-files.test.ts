@@ -53,10 +53,27 @@ describe('Kubernetes manifest', () => {
   });
 });
 
+describe('Node.js flags', () => {
+  it('npm start, the image and the systemd unit run Node.js with the same flags, the small young generation among them', () => {
+    // The benchmark's exporter processes take theirs from npm start (bench/lib/exporter-process.ts).
+    const flagsBefore = (command: readonly string[], script: string) => command.slice(1, command.indexOf(script));
+    const start = (JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start.split(' ');
+    const flags = flagsBefore(start, 'dist/main.js');
+    expect(start[0]).toBe('node');
+    expect(flags).toContain('--max-semi-space-size=8');
+    const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(read('Dockerfile'))?.[1] ?? '[]') as string[];
+    expect(entrypoint[0]).toBe('node');
+    expect(flagsBefore(entrypoint, '/app/dist/main.js')).toEqual(flags);
+    const execStart = /^ExecStart=(.+)$/m.exec(read('deploy/systemd/push-notification-exporter.service'))?.[1]?.split(' ') ?? [];
+    expect(execStart[0]).toBe('/usr/bin/node');
+    expect(flagsBefore(execStart, '/opt/push-notification-exporter/dist/main.js')).toEqual(flags);
+  });
+});
+
 describe('systemd unit', () => {
   it('runs the built exporter with a config, stops with SIGTERM and restarts on failure', () => {
     const unit = read('deploy/systemd/push-notification-exporter.service');
-    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/node \/opt\/push-notification-exporter\/dist\/main\.js --config \S+$/m);
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/node (--\S+ )*\/opt\/push-notification-exporter\/dist\/main\.js --config \S+$/m);
     expect(unit).toMatch(/^KillSignal=SIGTERM$/m);
     expect(unit).toMatch(/^Restart=on-failure$/m);
     expect(unit).toMatch(/^StateDirectory=push-notification-exporter$/m);

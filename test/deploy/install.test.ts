@@ -236,7 +236,7 @@ describe('the documented installs, in a clean folder', () => {
 
       // systemd: ExecStart from the unit, in its WorkingDirectory, with its EnvironmentFile.
       const execStart = /^ExecStart=(.+)$/m.exec(unit)?.[1]?.split(' ') ?? [];
-      expect(execStart.slice(0, 2)).toEqual(['/usr/bin/node', '/opt/push-notification-exporter/dist/main.js']);
+      expect(execStart.slice(0, 3)).toEqual(['/usr/bin/node', '--max-semi-space-size=8', '/opt/push-notification-exporter/dist/main.js']);
       const stateDirectory = join(folder, 'var/lib/push-notification-exporter');
       expect(/^WorkingDirectory=(.+)$/m.exec(unit)?.[1]).toBe('/var/lib/push-notification-exporter');
       mkdirSync(stateDirectory, { recursive: true });

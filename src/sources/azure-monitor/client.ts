@@ -3,7 +3,7 @@ import { Pool } from 'undici';
 import type { AzureMonitorTarget } from '../../config/load.js';
 import type { Clock } from '../../time/clock.js';
 import { requestJson } from '../shared/json-request.js';
-import { classifyTokenError, createCredential, type TrustOptions } from './credential.js';
+import { classifyTokenError, createCredential, type Identity, type TrustOptions } from './credential.js';
 import { armErrorDetail } from './metrics-answer.js';
 
 /** What @azure/arm-monitor 7.x sends for metrics.list and metricDefinitions.list. */
@@ -41,13 +41,15 @@ export class AzureMonitorClient {
   constructor(
     private readonly target: AzureMonitorTarget,
     private readonly clock: Clock,
+    /** Loaded by the source (loadIdentity), so a process without Azure Monitor targets never imports it. */
+    private readonly identity: Identity,
     trust: TrustOptions = {},
     credential?: TokenCredential,
   ) {
     const endpoint = new URL(target.endpoint);
     this.basePath = `${endpoint.pathname.replace(/\/+$/, '')}${target.resourceId}`;
     this.scope = `${endpoint.origin}/.default`;
-    this.credential = credential ?? createCredential(target, trust);
+    this.credential = credential ?? createCredential(identity, target, trust);
     this.pool = new Pool(endpoint.origin, {
       connections: 2,
       keepAliveTimeout: 30_000,
@@ -82,9 +84,9 @@ export class AzureMonitorClient {
     try {
       token = await this.credential.getToken(this.scope, { abortSignal: AbortSignal.timeout(this.target.requestTimeoutMilliseconds) });
     } catch (error) {
-      throw classifyTokenError(error);
+      throw classifyTokenError(this.identity, error);
     }
-    if (!token?.token) throw classifyTokenError(new Error('no token'));
+    if (!token?.token) throw classifyTokenError(this.identity, new Error('no token'));
     return `Bearer ${token.token}`;
   }
 

@@ -1,14 +1,17 @@
-import {
-  AuthenticationError,
-  AuthenticationRequiredError,
-  ClientSecretCredential,
-  CredentialUnavailableError,
-  ManagedIdentityCredential,
-  WorkloadIdentityCredential,
-  type TokenCredential,
-} from '@azure/identity';
+import type { TokenCredential } from '@azure/identity';
 import type { AzureMonitorTarget } from '../../config/load.js';
 import { UpstreamHttpError, UpstreamNetworkError, type UpstreamError } from '../shared/upstream-errors.js';
+
+/** The @azure/identity module, as loaded by loadIdentity(). */
+export type Identity = typeof import('@azure/identity');
+
+/**
+ * @azure/identity (MSAL with it) costs about 6 MB of heap, and more of RSS, once imported; only
+ * Azure Monitor targets use it, so it is imported when the source has targets, not at start-up.
+ */
+export function loadIdentity(): Promise<Identity> {
+  return import('@azure/identity');
+}
 
 export interface TrustOptions {
   /** PEM certificates to trust instead of the system's (the simulator's throwaway certificate). */
@@ -23,19 +26,19 @@ export interface TrustOptions {
  * which sovereign clouds and the simulator need.
  * https://learn.microsoft.com/javascript/api/@azure/identity/clientsecretcredentialoptions
  */
-export function createCredential(target: AzureMonitorTarget, trust: TrustOptions = {}): TokenCredential {
+export function createCredential(identity: Identity, target: AzureMonitorTarget, trust: TrustOptions = {}): TokenCredential {
   const common = {
     authorityHost: target.authorityHost,
     disableInstanceDiscovery: true,
     ...(trust.ca ? { tlsOptions: { ca: trust.ca } } : {}),
   };
   if (target.clientSecret !== undefined) {
-    return new ClientSecretCredential(target.tenantId as string, target.clientId as string, target.clientSecret, common);
+    return new identity.ClientSecretCredential(target.tenantId as string, target.clientId as string, target.clientSecret, common);
   }
   if (process.env.AZURE_FEDERATED_TOKEN_FILE) {
-    return new WorkloadIdentityCredential({ ...common, tenantId: target.tenantId, clientId: target.clientId });
+    return new identity.WorkloadIdentityCredential({ ...common, tenantId: target.tenantId, clientId: target.clientId });
   }
-  return target.clientId ? new ManagedIdentityCredential({ ...common, clientId: target.clientId }) : new ManagedIdentityCredential(common);
+  return target.clientId ? new identity.ManagedIdentityCredential({ ...common, clientId: target.clientId }) : new identity.ManagedIdentityCredential(common);
 }
 
 /** A token request refused by Entra ID (wrong, expired or unknown credentials). */
@@ -59,7 +62,8 @@ export class TokenUnavailableError extends UpstreamNetworkError {
  * What a failed getToken means, without its message: MSAL messages can carry trace and correlation
  * IDs and, for some errors, parts of the request. Only the OAuth error code and AADSTS numbers are kept.
  */
-export function classifyTokenError(error: unknown): UpstreamError {
+export function classifyTokenError(identity: Identity, error: unknown): UpstreamError {
+  const { AuthenticationError, AuthenticationRequiredError, CredentialUnavailableError } = identity;
   if (error instanceof AuthenticationError) {
     const response = error.errorResponse;
     const codes = Array.isArray(response?.errorCodes) ? response.errorCodes.filter((code: number) => Number.isInteger(code)).slice(0, 3) : [];
