@@ -74,19 +74,44 @@ export function keepLargest(counts: Map<string, bigint>, key: string, count: big
 
 /** Sums increments of the same series, so a batch writes each counter row once. */
 export function mergeIncrements(increments: readonly CounterIncrement[]): CounterIncrement[] {
-  const merged = new Map<string, CounterIncrement>();
+  // Family, then the label set's cached key: no key string is built per increment.
+  const families = new Map<string, Map<string, CounterIncrement>>();
+  const merged: CounterIncrement[] = [];
   for (const increment of increments) {
-    const key = `${increment.family}|${cachedLabelKey(increment.labels)}`;
-    const existing = merged.get(key);
-    if (existing) existing.value += increment.value;
-    else merged.set(key, { ...increment });
+    let series = families.get(increment.family);
+    if (!series) families.set(increment.family, (series = new Map()));
+    const key = cachedLabelKey(increment.labels);
+    const existing = series.get(key);
+    if (existing) {
+      existing.value += increment.value;
+      continue;
+    }
+    const copy = { ...increment };
+    series.set(key, copy);
+    merged.push(copy);
   }
-  return [...merged.values()];
+  return merged;
 }
 
 /** Intake items carry their target (no `source`: intake is for Azure IDs only), '' when it is unknown. */
 export function intakeIncrement(result: 'accepted' | 'duplicate' | 'rejected', target: string, value: number): CounterIncrement {
-  return { family: metricNames.intakeNotifications, labels: { target, result }, value };
+  return { family: metricNames.intakeNotifications, labels: intakeLabels(target, result), value };
+}
+
+/**
+ * One label object per target and result, so a batch of a thousand items merges by cached key;
+ * bounded (targets are configured names, or '' for unknown ones).
+ */
+const intakeLabelSets = new Map<string, LabelSet>();
+
+function intakeLabels(target: string, result: string): LabelSet {
+  const key = `${result}\u0000${target}`;
+  let labels = intakeLabelSets.get(key);
+  if (labels === undefined) {
+    labels = { target, result };
+    if (intakeLabelSets.size < 10_000) intakeLabelSets.set(key, labels);
+  }
+  return labels;
 }
 
 export function isoTime(milliseconds: number | null): string | null {
