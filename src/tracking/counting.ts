@@ -79,7 +79,7 @@ export function mergeIncrements(increments: readonly CounterIncrement[]): Counte
   const merged: CounterIncrement[] = [];
   for (const increment of increments) {
     let series = families.get(increment.family);
-    if (!series) families.set(increment.family, (series = new Map()));
+    if (!series) families.set(increment.family, (series = new Map<string, CounterIncrement>()));
     const key = cachedLabelKey(increment.labels);
     const existing = series.get(key);
     if (existing) {
