@@ -24,14 +24,22 @@ export class TotalsMirror {
 
   /** The histogram series as they will be after these observations, grouped per series. */
   previewHistograms(observations: readonly HistogramObservation[]): HistogramUpdate[] {
-    const grouped = new Map<string, { family: string; labels: LabelSet; values: number[] }>();
+    // Family, then the label set's cached key, as mergeIncrements.
+    const families = new Map<string, Map<string, { family: string; labels: LabelSet; values: number[] }>>();
+    const groups: { family: string; labels: LabelSet; values: number[] }[] = [];
     for (const observation of observations) {
-      const key = `${observation.family}|${cachedLabelKey(observation.labels)}`;
-      const group = grouped.get(key) ?? { family: observation.family, labels: observation.labels, values: [] };
+      let series = families.get(observation.family);
+      if (!series) families.set(observation.family, (series = new Map<string, { family: string; labels: LabelSet; values: number[] }>()));
+      const key = cachedLabelKey(observation.labels);
+      let group = series.get(key);
+      if (!group) {
+        group = { family: observation.family, labels: observation.labels, values: [] };
+        series.set(key, group);
+        groups.push(group);
+      }
       group.values.push(observation.value);
-      grouped.set(key, group);
     }
-    return [...grouped.values()].map((group) => ({
+    return groups.map((group) => ({
       family: group.family,
       series: this.histograms.preview(group.family, group.labels, group.values),
     }));

@@ -363,7 +363,9 @@ export class HubPoller {
 
   /** The decision's times as the store keeps and shows them: wall-clock. */
   private toWallClock(outcome: PollOutcome): PollOutcome {
-    const wall = (time: number): number => monotonicToWall(this.options.clock, time);
+    // One reading of both clocks for all five times (each conversion would read them again).
+    const offset = monotonicToWall(this.options.clock, 0);
+    const wall = (time: number): number => time + offset;
     return {
       ...outcome,
       polledAt: wall(outcome.polledAt),

@@ -8,8 +8,12 @@ import type { LabelSet } from '../../metrics/totals.js';
  * label-set object (exemplars, merged increments) computes each key once. Bounded by the series
  * the label caps allow (platforms × outcome names per target, a few states and reasons).
  */
+/** Raw platform (collection) names remembered per hub; the known ones are ten. */
+const rawPlatformLimit = 64;
+
 export class SeriesLabels {
   private readonly sets = new Map<string, LabelSet>();
+  private readonly outcomes = new Map<string, Map<string, LabelSet>>();
   readonly hub: LabelSet;
 
   constructor(readonly target: string) {
@@ -18,9 +22,20 @@ export class SeriesLabels {
 
   /** `outcome` is the name as the labeler capped it; `platform` the collection as the hub names it. */
   outcome(platform: string, outcome: string): LabelSet {
-    // Keyed by the platform's label, not its raw name: unknown names all map to one label.
-    const label = platformLabel(platform);
-    return this.intern(`o\u0000${label}\u0000${outcome}`, () => ({ ...this.hub, platform: label, outcome }));
+    // Raw platform name, then outcome: two lookups of strings the parser already hashed, no key
+    // built per count (this runs for every count of every answer). Several raw names may share one
+    // label (unknown names all map to one): their label sets are equal objects, which is all
+    // callers need.
+    let byOutcome = this.outcomes.get(platform);
+    // Raw names come from the upstream's documents: remembered only up to a bound.
+    if (!byOutcome && this.outcomes.size < rawPlatformLimit) this.outcomes.set(platform, (byOutcome = new Map<string, LabelSet>()));
+    let labels = byOutcome?.get(outcome);
+    if (labels === undefined) {
+      const label = platformLabel(platform);
+      labels = this.intern(`o\u0000${label}\u0000${outcome}`, () => ({ ...this.hub, platform: label, outcome }));
+      byOutcome?.set(outcome, labels);
+    }
+    return labels;
   }
 
   state(state: string): LabelSet {
