@@ -20,14 +20,23 @@ export class PostgresErrorDetails implements ErrorDetailsStorage {
     private readonly mirror: TotalsMirror,
   ) {}
 
-  /** Inside the poll answer's transaction: the terminal message's blob, this replica's to fetch. */
-  async insert(client: Queryable, outcome: PollOutcome): Promise<void> {
-    const details = outcome.errorDetails;
-    if (!details) return;
+  /** Inside the poll answers' transaction: the terminal messages' blobs, this replica's to fetch (one statement for all). */
+  async insert(client: Queryable, outcomes: readonly PollOutcome[]): Promise<void> {
+    const found = outcomes.flatMap((outcome) => (outcome.errorDetails ? [{ outcome, details: outcome.errorDetails }] : []));
+    if (found.length === 0) return;
     await client.query(
       `INSERT INTO azure_error_details (target, notification_id, uri, state, next_fetch_at, first_seen_at, owner)
-       VALUES ($1, $2, $3, 'pending', $4, $5, $6) ON CONFLICT DO NOTHING`,
-      [outcome.target, outcome.notificationId, details.uri, millis(details.fetchAt), millis(outcome.polledAt), this.replicaId],
+       SELECT target, notification_id, uri, 'pending', next_fetch_at, first_seen_at, $6
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(target, notification_id, uri, next_fetch_at, first_seen_at)
+       ON CONFLICT DO NOTHING`,
+      [
+        found.map(({ outcome }) => outcome.target),
+        found.map(({ outcome }) => outcome.notificationId),
+        found.map(({ details }) => details.uri),
+        found.map(({ details }) => millis(details.fetchAt)),
+        found.map(({ outcome }) => millis(outcome.polledAt)),
+        this.replicaId,
+      ],
     );
   }
 

@@ -96,12 +96,15 @@ export class PostgresMessages {
     this.mirror.applyCounters(increments);
   }
 
-  /** Poll answers in one transaction; WorkLostError (and nothing written) if one is no longer this replica's. */
+  /**
+   * Poll answers in one transaction, in a fixed number of statements for the whole group (not two
+   * round trips per answer); WorkLostError, and nothing written, if one is no longer this replica's.
+   */
   async recordPolls(outcomes: readonly PollOutcome[]): Promise<void> {
     const histogramUpdates = this.mirror.previewHistograms(outcomes.flatMap((outcome) => outcome.histogramObservations));
     const increments = mergeIncrements(outcomes.flatMap((outcome) => outcome.counterIncrements));
     await this.database.transaction(async (client) => {
-      for (const outcome of outcomes) await this.writePoll(client, outcome);
+      for (const round of this.rounds(outcomes)) await this.writePolls(client, round);
       await this.totals.persistCounters(client, increments);
       await this.totals.persistHistograms(client, histogramUpdates);
     });
@@ -114,47 +117,85 @@ export class PostgresMessages {
     this.mirror.applyHistograms(histogramUpdates);
   }
 
-  private async writePoll(client: Queryable, outcome: PollOutcome): Promise<void> {
-    const key = outcomeCountKey(outcome.target, outcome.notificationId);
-    const result = await client.query(
-      `UPDATE azure_messages SET state = $4, reported_state = coalesce($5, reported_state), next_poll_at = $6, attempts = $7,
-         not_found_count = $8, last_status = $9, last_polled_at = $10, first_found_at = coalesce(first_found_at, $11),
-         enqueue_time = coalesce($12, enqueue_time), start_time = coalesce($13, start_time), end_time = coalesce($14, end_time),
-         finished_at = $15, finish_reason = $16, revision = revision + 1,
-         owner = CASE WHEN $15::bigint IS NULL THEN owner END
-       WHERE target = $1 AND notification_id = $2 AND finished_at IS NULL AND owner = $3 AND revision = $17`,
+  /**
+   * The group's answers with the revision each is fenced on, in rounds that name each message at
+   * most once: one UPDATE … FROM unnest would update a message named twice only once, with either
+   * answer. A message has one request in flight, so there is one round; should two answers of one
+   * message meet all the same, the later one goes in a later statement, over the revision the
+   * earlier one leaves, as if they had been written one after the other.
+   */
+  private rounds(outcomes: readonly PollOutcome[]): { outcome: PollOutcome; revision: number }[][] {
+    const rounds: { outcome: PollOutcome; revision: number }[][] = [];
+    const seen = new Map<string, number>();
+    for (const outcome of outcomes) {
+      const key = outcomeCountKey(outcome.target, outcome.notificationId);
+      const earlier = seen.get(key) ?? 0;
+      seen.set(key, earlier + 1);
+      (rounds[earlier] ??= []).push({ outcome, revision: (this.revisions.get(key) ?? -1) + earlier });
+    }
+    return rounds;
+  }
+
+  private async writePolls(client: Queryable, round: readonly { outcome: PollOutcome; revision: number }[]): Promise<void> {
+    const outcomes = round.map((entry) => entry.outcome);
+    // Fenced row by row on owner and revision; a row that does not match is missing from RETURNING.
+    const { rows } = await client.query<{ target: string; notification_id: string }>(
+      `UPDATE azure_messages AS m SET state = u.state, reported_state = coalesce(u.reported_state, m.reported_state),
+         next_poll_at = u.next_poll_at, attempts = u.attempts, not_found_count = u.not_found_count, last_status = u.last_status,
+         last_polled_at = u.last_polled_at, first_found_at = coalesce(m.first_found_at, u.first_found_at),
+         enqueue_time = coalesce(u.enqueue_time, m.enqueue_time), start_time = coalesce(u.start_time, m.start_time),
+         end_time = coalesce(u.end_time, m.end_time), finished_at = u.finished_at, finish_reason = u.finish_reason,
+         revision = m.revision + 1, owner = CASE WHEN u.finished_at IS NULL THEN m.owner END
+       FROM unnest($2::text[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::bigint[], $8::integer[], $9::integer[], $10::text[],
+                   $11::bigint[], $12::bigint[], $13::double precision[], $14::double precision[], $15::double precision[], $16::bigint[], $17::text[])
+         AS u(target, notification_id, revision, state, reported_state, next_poll_at, attempts, not_found_count, last_status,
+              last_polled_at, first_found_at, enqueue_time, start_time, end_time, finished_at, finish_reason)
+       WHERE m.target = u.target AND m.notification_id = u.notification_id AND m.finished_at IS NULL AND m.owner = $1 AND m.revision = u.revision
+       RETURNING m.target, m.notification_id`,
       [
-        outcome.target,
-        outcome.notificationId,
         this.replicaId,
-        outcome.state,
-        outcome.reportedState ?? null,
-        millis(outcome.nextPollAt),
-        outcome.attempts,
-        outcome.notFoundCount,
-        outcome.lastStatus,
-        millis(outcome.polledAt),
-        millis(outcome.firstFoundAt),
-        outcome.enqueueTime ?? null,
-        outcome.startTime ?? null,
-        outcome.endTime ?? null,
-        millis(outcome.finished?.at),
-        outcome.finished?.reason ?? null,
-        this.revisions.get(key) ?? -1,
+        outcomes.map((outcome) => outcome.target),
+        outcomes.map((outcome) => outcome.notificationId),
+        round.map((entry) => entry.revision),
+        outcomes.map((outcome) => outcome.state),
+        outcomes.map((outcome) => outcome.reportedState ?? null),
+        outcomes.map((outcome) => millis(outcome.nextPollAt)),
+        outcomes.map((outcome) => outcome.attempts),
+        outcomes.map((outcome) => outcome.notFoundCount),
+        outcomes.map((outcome) => outcome.lastStatus),
+        outcomes.map((outcome) => millis(outcome.polledAt)),
+        outcomes.map((outcome) => millis(outcome.firstFoundAt)),
+        outcomes.map((outcome) => outcome.enqueueTime ?? null),
+        outcomes.map((outcome) => outcome.startTime ?? null),
+        outcomes.map((outcome) => outcome.endTime ?? null),
+        outcomes.map((outcome) => millis(outcome.finished?.at)),
+        outcomes.map((outcome) => outcome.finished?.reason ?? null),
       ],
     );
-    if (result.rowCount !== 1) {
-      throw new WorkLostError(`message ${outcome.target}/${outcome.notificationId} is not this replica's to poll any more`);
+    if (rows.length !== outcomes.length) {
+      // Thrown inside the transaction: it rolls back whole, and the group commit tries each answer
+      // alone, so only the lost one fails.
+      const written = new Set(rows.map((row) => outcomeCountKey(row.target, row.notification_id)));
+      const lost = outcomes.find((outcome) => !written.has(outcomeCountKey(outcome.target, outcome.notificationId)));
+      throw new WorkLostError(`message ${lost?.target}/${lost?.notificationId} is not this replica's to poll any more`);
     }
-    if (outcome.countUpdates.length > 0) {
+    const counts = outcomes.flatMap((outcome) => outcome.countUpdates.map((update) => ({ outcome, update })));
+    if (counts.length > 0) {
       await client.query(
         `INSERT INTO azure_outcome_counts (target, notification_id, platform, outcome, count)
-         SELECT $1, $2, platform, outcome, count FROM unnest($3::text[], $4::text[], $5::bigint[]) AS u(platform, outcome, count)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
          ON CONFLICT (target, notification_id, platform, outcome) DO UPDATE SET count = excluded.count`,
-        [outcome.target, outcome.notificationId, outcome.countUpdates.map((u) => u.platform), outcome.countUpdates.map((u) => u.outcome), outcome.countUpdates.map((u) => u.count.toString())],
+        [
+          counts.map(({ outcome }) => outcome.target),
+          counts.map(({ outcome }) => outcome.notificationId),
+          counts.map(({ update }) => update.platform),
+          counts.map(({ update }) => update.outcome),
+          // Strings: pg keeps 64-bit counts exact.
+          counts.map(({ update }) => update.count.toString()),
+        ],
       );
     }
-    if (outcome.errorDetails) await this.errorDetails.insert(client, outcome);
+    await this.errorDetails.insert(client, outcomes);
   }
 
   /**
