@@ -146,6 +146,68 @@ describe.skipIf(postgresUnavailable())('PostgreSQL storage, several replicas on 
     expect(cluster.sql(`SELECT owner, revision FROM azure_messages WHERE notification_id = 'm'`, url)).toBe('b|2');
   });
 
+  /** Poll transactions attempted so far, shared or alone (the group commit counts them). */
+  const pollTransactions = (storage: PostgresStorage) => (storage as unknown as { polls: { transactions: number } }).polls.transactions;
+
+  it('writes the answers of a group in one transaction, and when one of them is lost writes the others and refuses only that one', async () => {
+    freshDatabase();
+    const a = await replica('a');
+    await a.acceptNotifications(['m1', 'm2', 'm3', 'm4'].map((notificationId) => ({ target: 'prod', notificationId })), 0, 10_000);
+    // Handed in together: one group, one transaction. The optional fields are kept where an answer leaves them out.
+    const before = pollTransactions(a);
+    await Promise.all([
+      a.recordPoll(poll('m1', { reportedState: 'Enqueued', firstFoundAt: 900, enqueueTime: 850.5 })),
+      a.recordPoll(poll('m2')),
+      a.recordPoll(poll('m3')),
+      a.recordPoll(poll('m4', { state: 'Completed', nextPollAt: null, endTime: 950.25, finished: { at: 1_000, reason: 'terminal' }, errorDetails: { uri: 'https://details.invalid/m4', fetchAt: 1_500 } })),
+    ]);
+    expect(pollTransactions(a) - before).toBe(1);
+    expect(cluster.sql(`SELECT notification_id, owner, revision, next_poll_at, finished_at, finish_reason, end_time FROM azure_messages ORDER BY notification_id`, url)).toBe(
+      ['m1|a|1|2000|||', 'm2|a|1|2000|||', 'm3|a|1|2000|||', 'm4||1||1000|terminal|950.25'].join('\n'),
+    );
+    expect(cluster.sql(`SELECT notification_id, uri, state, next_fetch_at, first_seen_at, owner FROM azure_error_details`, url)).toBe('m4|https://details.invalid/m4|pending|1500|1000|a');
+
+    // Another replica took m2 over between a's claim and its answer: its revision moved on.
+    cluster.sql(`UPDATE azure_messages SET owner = 'b', revision = revision + 1 WHERE notification_id = 'm2'`, url);
+    const second = before + 1;
+    const answers = await Promise.allSettled([
+      a.recordPoll(poll('m1', { attempts: 2, polledAt: 3_000, countUpdates: [{ platform: 'apns', outcome: 'Success', count: 7n }] })),
+      a.recordPoll(poll('m2', { attempts: 2, polledAt: 3_000, countUpdates: [{ platform: 'apns', outcome: 'Success', count: 7n }] })),
+      a.recordPoll(poll('m3', { attempts: 2, polledAt: 3_000, countUpdates: [{ platform: 'apns', outcome: 'Success', count: 7n }] })),
+    ]);
+    expect(answers.map((answer) => answer.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((answers[1] as PromiseRejectedResult).reason).toBeInstanceOf(WorkLostError);
+    // The shared transaction was refused whole, then each answer was tried alone.
+    expect(pollTransactions(a) - second).toBe(4);
+    expect(cluster.sql(`SELECT notification_id, owner, revision, attempts, last_polled_at, reported_state, first_found_at, enqueue_time FROM azure_messages WHERE finished_at IS NULL ORDER BY notification_id`, url)).toBe(
+      ['m1|a|2|2|3000|Enqueued|900|850.5', 'm2|b|2|1|1000|||', 'm3|a|2|2|3000|||'].join('\n'),
+    );
+    expect(cluster.sql(`SELECT notification_id, count FROM azure_outcome_counts ORDER BY notification_id`, url)).toBe(['m1|7', 'm2|5', 'm3|7', 'm4|5'].join('\n'));
+    // 4 answers of 5, then the two written of the three: m2's second answer counts nowhere.
+    expect(a.counters.get(outcomes, { target: 'prod', outcome: 'Success' })).toBe(30);
+    expect(cluster.sql(`SELECT value FROM counter_totals WHERE family = '${outcomes}'`, url)).toBe('30');
+    // The answers written are fenced on the revisions they left: the next ones are written too.
+    await Promise.all([a.recordPoll(poll('m1', { attempts: 3 })), a.recordPoll(poll('m3', { attempts: 3 }))]);
+    expect(cluster.sql(`SELECT string_agg(notification_id || ':' || revision, ',' ORDER BY notification_id) FROM azure_messages WHERE owner = 'a'`, url)).toBe('m1:3,m3:3');
+  });
+
+  it('writes two answers for the same message in one group one after the other, each over the revision the earlier one left', async () => {
+    freshDatabase();
+    const a = await replica('a');
+    await a.acceptNotifications([{ target: 'prod', notificationId: 'twice' }], 0, 10_000);
+    const before = pollTransactions(a);
+    await Promise.all([
+      a.recordPoll(poll('twice', { attempts: 1, reportedState: 'Enqueued' })),
+      a.recordPoll(poll('twice', { attempts: 2, countUpdates: [{ platform: 'apns', outcome: 'Success', count: 8n }] })),
+    ]);
+    // Not refused as lost and retried alone: written in the shared transaction, the later one last.
+    expect(pollTransactions(a) - before).toBe(1);
+    expect(cluster.sql(`SELECT owner, revision, attempts, reported_state FROM azure_messages`, url)).toBe('a|2|2|Enqueued');
+    expect(cluster.sql(`SELECT count FROM azure_outcome_counts`, url)).toBe('8');
+    await a.recordPoll(poll('twice', { attempts: 3 }));
+    expect(cluster.sql(`SELECT revision, attempts FROM azure_messages`, url)).toBe('3|3');
+  });
+
   it('hands an Everlive app to one replica at a time', async () => {
     freshDatabase();
     const a = await replica('a');
