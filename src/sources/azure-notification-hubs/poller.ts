@@ -51,7 +51,7 @@ const operations = { details: 'get_notification_details', probe: 'probe' } as co
 /**
  * The poll loop of one hub: a due-queue of tracked messages, at most `concurrency` requests in
  * flight, one timer for the earliest due message. It decides what each answer means: counting
- * (through the store, in one transaction per answer), retries, expiry, back-off and source health.
+ * (through the store: each answer written whole, in a transaction shared with the answers of the same 20 ms), retries, expiry, back-off and source health.
  *
  * Times in the queue (acceptedAt, nextPollAt, firstFoundAt) are on the monotonic clock, so a step of
  * the wall clock neither stalls polling nor expires messages early; they are converted from the
