@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
 import { formatLogfmt } from './logfmt.js';
+import { TurnBufferedStream } from './turn-buffer.js';
 
 export type { Logger } from 'pino';
 
@@ -61,7 +62,9 @@ export interface LoggerOptions {
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const destination = options.destination ?? 2;
-  const stream = typeof destination === 'number' ? pino.destination({ fd: destination, sync: true }) : destination;
+  // A file descriptor (stderr by default): written synchronously (nothing is lost at exit), the
+  // lines of one turn of the event loop in one write (turn-buffer.ts).
+  const stream = typeof destination === 'number' ? new TurnBufferedStream(pino.destination({ fd: destination, sync: true }), isUrgentLine) : destination;
   const demote = options.demote;
   return pino(
     {
@@ -106,6 +109,13 @@ function logfmtStream(target: { write(text: string): unknown }): { write(line: s
       target.write(`${formatLogfmt({ ts: time, ...rest }, ['ts', 'level', 'msg'])}\n`);
     },
   };
+}
+
+/** Lines at warn and above (JSON or logfmt, as formatted here) are written at once, not at the end of the turn. */
+const routineLine = /^(?:\{"level":"|ts=\S* level=)(?:info|debug|trace)\b/;
+
+function isUrgentLine(line: string): boolean {
+  return !routineLine.test(line);
 }
 
 export function silentLogger(): Logger {
