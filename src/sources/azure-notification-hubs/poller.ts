@@ -363,18 +363,34 @@ export class HubPoller {
 
   /** The decision's times as the store keeps and shows them: wall-clock. */
   private toWallClock(outcome: PollOutcome): PollOutcome {
-    // One reading of both clocks for all five times (each conversion would read them again).
+    // One reading of both clocks for all five times (each conversion would read them again), and
+    // every field named (a spread of this many fields costs more, once per answer).
     const offset = monotonicToWall(this.options.clock, 0);
-    const wall = (time: number): number => time + offset;
-    return {
-      ...outcome,
-      polledAt: wall(outcome.polledAt),
-      nextPollAt: outcome.nextPollAt === null ? null : wall(outcome.nextPollAt),
-      firstFoundAt: outcome.firstFoundAt === undefined ? undefined : wall(outcome.firstFoundAt),
-      finished: outcome.finished && { ...outcome.finished, at: wall(outcome.finished.at) },
-      errorDetails: outcome.errorDetails && { ...outcome.errorDetails, fetchAt: wall(outcome.errorDetails.fetchAt) },
+    const { finished, errorDetails } = outcome;
+    // Every key listed: the type fails to compile when PollOutcome gains a field not copied here.
+    const copy: { [Key in keyof Required<PollOutcome>]: PollOutcome[Key] } = {
+      target: outcome.target,
+      notificationId: outcome.notificationId,
+      state: outcome.state,
+      reportedState: outcome.reportedState,
+      nextPollAt: outcome.nextPollAt === null ? null : outcome.nextPollAt + offset,
+      attempts: outcome.attempts,
+      notFoundCount: outcome.notFoundCount,
+      lastStatus: outcome.lastStatus,
+      polledAt: outcome.polledAt + offset,
+      firstFoundAt: outcome.firstFoundAt === undefined ? undefined : outcome.firstFoundAt + offset,
+      enqueueTime: outcome.enqueueTime,
+      startTime: outcome.startTime,
+      endTime: outcome.endTime,
+      finished: finished && { at: finished.at + offset, reason: finished.reason },
+      countUpdates: outcome.countUpdates,
+      counterIncrements: outcome.counterIncrements,
+      histogramObservations: outcome.histogramObservations,
+      errorDetails: errorDetails && { uri: errorDetails.uri, fetchAt: errorDetails.fetchAt + offset },
     };
+    return copy;
   }
+
 
   private adjustCount(state: TrackedState, change: number): void {
     const count = (this.countsByState.get(state) ?? 0) + change;
