@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { startExporter, type RunningExporter } from '../../src/exporter.js';
 import { createLogger } from '../../src/logging/logger.js';
@@ -13,7 +13,7 @@ import type { AzureMonitorSimulator } from '../../src/simulator/azure-monitor/se
 import { EverliveSimulator } from '../../src/simulator/everlive/server.js';
 import type { MessagePlan } from '../../src/simulator/notification-hubs/message-plan.js';
 import { NotificationHubsSimulator } from '../../src/simulator/notification-hubs/server.js';
-import { AlertWebhook } from '../support/alert-webhook.js';
+import type { AlertWebhook } from '../support/alert-webhook.js';
 import { monitorResourceId, monitorTarget, startMonitorSimulator } from '../support/azure-monitor.js';
 import {
   dataPanels,
@@ -25,7 +25,7 @@ import {
   variableQuery,
 } from '../support/dashboards.js';
 import { hubKey, intakeToken } from '../support/harness.js';
-import { alertingRulesWithoutHoldTimes, alertmanagerConfigFor, AlertmanagerServer, PrometheusServer, type PrometheusSample } from '../support/prometheus-stack.js';
+import { AlertingStack, type PrometheusServer, type PrometheusSample } from '../support/prometheus-stack.js';
 import { locateTool } from '../support/promtool.js';
 import { waitFor } from '../support/wait.js';
 
@@ -141,7 +141,7 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
   const everliveIds: string[] = [];
   let exporter: RunningExporter;
   let webhook: AlertWebhook;
-  let alertmanager: AlertmanagerServer | undefined;
+  let stack: AlertingStack | undefined;
   let prometheus: PrometheusServer | undefined;
 
   /**
@@ -231,27 +231,17 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
       }),
     });
 
-    webhook = new AlertWebhook();
-    await webhook.start();
-    alertmanager = await AlertmanagerServer.start({
-      binary: alertmanagerBinary as string,
+    stack = await AlertingStack.start({
+      prometheusBinary: prometheusBinary as string,
+      alertmanagerBinary: alertmanagerBinary as string,
       folder,
-      configYaml: alertmanagerConfigFor(webhook.url),
-    });
-
-    writeFileSync(join(folder, 'alerting-rules-without-hold-times.yml'), alertingRulesWithoutHoldTimes(alertingRulesFile));
-    prometheus = await PrometheusServer.start({
-      binary: prometheusBinary as string,
-      folder,
+      recordingRulesFile,
+      alertingRulesFile,
+      scrapeTargets: [`127.0.0.1:${exporter.port}`],
       // As in deploy/compose: the dashboards' exemplars need it.
       features: ['exemplar-storage'],
-      configYaml: stringify({
-        global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
-        rule_files: [recordingRulesFile, join(folder, 'alerting-rules-without-hold-times.yml')],
-        alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${alertmanager.port}`] }] }] },
-        scrape_configs: [{ job_name: 'push-notification-exporter', static_configs: [{ targets: [`127.0.0.1:${exporter.port}`] }] }],
-      }),
     });
+    ({ webhook, prometheus } = stack);
     await waitFor(async () => (await prometheus?.scalar('up{job="push-notification-exporter"} == 1')) ?? undefined, {
       description: 'Prometheus to scrape the exporter',
       timeoutMilliseconds: 30_000,
@@ -273,9 +263,7 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
   }, 270_000);
 
   afterAll(async () => {
-    await prometheus?.stop();
-    await alertmanager?.stop();
-    await webhook?.stop();
+    await stack?.stop();
     await exporter?.stop();
     await notificationHubs?.stop();
     await everlive?.stop();
@@ -420,7 +408,7 @@ describe.skipIf(!prometheusBinary || !alertmanagerBinary)('rules and dashboards 
         description: `Alertmanager to deliver ${alertname} ${JSON.stringify(labels)} (received: ${JSON.stringify(webhook.alerts.map((received) => received.labels))})`,
         timeoutMilliseconds: 45_000,
       }).catch((error: unknown) => {
-        throw new Error(`${String(error)}\nPrometheus:\n${prometheus?.output ?? ''}\nAlertmanager:\n${alertmanager?.output ?? ''}\nExporter:\n${logLines.join('')}`);
+        throw new Error(`${String(error)}\nPrometheus:\n${prometheus?.output ?? ''}\nAlertmanager:\n${stack?.alertmanager.output ?? ''}\nExporter:\n${logLines.join('')}`);
       });
       expect(alert.annotations.runbook_url).toBe(`http://localhost:10130/readme#${alertname.toLowerCase()}`);
       expect(alert.annotations.summary).toContain(labels.target);

@@ -1,18 +1,17 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import type { MessagePlan } from '../../src/simulator/notification-hubs/message-plan.js';
 import { NotificationHubsSimulator } from '../../src/simulator/notification-hubs/server.js';
-import { AlertWebhook } from '../support/alert-webhook.js';
+import type { AlertWebhook } from '../support/alert-webhook.js';
 import { loadDashboards, panelQueries, repositoryRoot, substituteVariables, type PanelQuery } from '../support/dashboards.js';
 import { requireBuild } from '../support/exporter-process.js';
 import { fleetTarget as target, postIds, Replica } from '../support/fleet.js';
 import { hubKey } from '../support/harness.js';
 import { PostgresCluster, postgresUnavailable } from '../support/postgres.js';
-import { alertingRulesWithoutHoldTimes, alertmanagerConfigFor, AlertmanagerServer, PrometheusServer, type PrometheusSample } from '../support/prometheus-stack.js';
+import { AlertingStack, type PrometheusServer, type PrometheusSample } from '../support/prometheus-stack.js';
 import { locateTool } from '../support/promtool.js';
 import { waitFor } from '../support/wait.js';
 
@@ -81,7 +80,7 @@ describe.skipIf(postgresUnavailable() || !prometheusBinary || !alertmanagerBinar
   let simulator: NotificationHubsSimulator;
   const replicas: Replica[] = [];
   let webhook: AlertWebhook;
-  let alertmanager: AlertmanagerServer | undefined;
+  let stack: AlertingStack | undefined;
   let prometheus: PrometheusServer | undefined;
   const sentIds: string[] = [];
 
@@ -132,24 +131,15 @@ describe.skipIf(postgresUnavailable() || !prometheusBinary || !alertmanagerBinar
     for (const replicaId of ['replica-a', 'replica-b']) replicas.push(new Replica(replicaId, folder, databaseUrl, simulator, [locked]));
     await Promise.all(replicas.map((replica) => replica.start()));
 
-    webhook = new AlertWebhook();
-    await webhook.start();
-    alertmanager = await AlertmanagerServer.start({
-      binary: alertmanagerBinary as string,
+    stack = await AlertingStack.start({
+      prometheusBinary: prometheusBinary as string,
+      alertmanagerBinary: alertmanagerBinary as string,
       folder,
-      configYaml: alertmanagerConfigFor(webhook.url),
+      recordingRulesFile,
+      alertingRulesFile,
+      scrapeTargets: replicas.map((replica) => new URL(replica.url as string).host),
     });
-    writeFileSync(join(folder, 'alerting-rules-without-hold-times.yml'), alertingRulesWithoutHoldTimes(alertingRulesFile));
-    prometheus = await PrometheusServer.start({
-      binary: prometheusBinary as string,
-      folder,
-      configYaml: stringify({
-        global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
-        rule_files: [recordingRulesFile, join(folder, 'alerting-rules-without-hold-times.yml')],
-        alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${alertmanager.port}`] }] }] },
-        scrape_configs: [{ job_name: 'push-notification-exporter', static_configs: [{ targets: replicas.map((replica) => new URL(replica.url as string).host) }] }],
-      }),
-    });
+    ({ webhook, prometheus } = stack);
     await waitForValue('count(up{job="push-notification-exporter"} == 1)', 2);
 
     // The first wave creates the counter series (rate() and increase() cannot see a first value),
@@ -162,9 +152,7 @@ describe.skipIf(postgresUnavailable() || !prometheusBinary || !alertmanagerBinar
   }, 240_000);
 
   afterAll(async () => {
-    await prometheus?.stop();
-    await alertmanager?.stop();
-    await webhook?.stop();
+    await stack?.stop();
     await Promise.all(replicas.map((replica) => replica.stop()));
     await simulator?.stop();
     cluster?.stop();

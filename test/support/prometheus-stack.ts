@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { parse, stringify } from 'yaml';
+import { AlertWebhook } from './alert-webhook.js';
 import { waitFor } from './wait.js';
 
 /**
@@ -247,4 +248,61 @@ export function alertmanagerConfigFor(webhookUrl: string): string {
     route: { receiver: 'test-webhook', group_by: ['alertname', 'target', 'platform'], group_wait: '1s', group_interval: '1s', repeat_interval: '1h' },
     receivers: [{ name: 'test-webhook', webhook_configs: [{ url: webhookUrl, send_resolved: false }] }],
   });
+}
+
+export interface AlertingStackOptions {
+  prometheusBinary: string;
+  alertmanagerBinary: string;
+  folder: string;
+  recordingRulesFile: string;
+  /** Loaded with every `for:` at 0s (alertingRulesWithoutHoldTimes). */
+  alertingRulesFile: string;
+  /** host:port of each exporter, scraped every second as job push-notification-exporter. */
+  scrapeTargets: string[];
+  features?: string[];
+}
+
+/**
+ * What both e2e tests run: a webhook receiving what Alertmanager routes, Alertmanager, and
+ * Prometheus evaluating the bundled rules every second against the exporters named.
+ */
+export class AlertingStack {
+  private constructor(
+    readonly webhook: AlertWebhook,
+    readonly alertmanager: AlertmanagerServer,
+    readonly prometheus: PrometheusServer,
+  ) {}
+
+  static async start(options: AlertingStackOptions): Promise<AlertingStack> {
+    const webhook = new AlertWebhook();
+    await webhook.start();
+    let alertmanager: AlertmanagerServer | undefined;
+    try {
+      alertmanager = await AlertmanagerServer.start({ binary: options.alertmanagerBinary, folder: options.folder, configYaml: alertmanagerConfigFor(webhook.url) });
+      const alertingRules = join(options.folder, 'alerting-rules-without-hold-times.yml');
+      writeFileSync(alertingRules, alertingRulesWithoutHoldTimes(options.alertingRulesFile));
+      const prometheus = await PrometheusServer.start({
+        binary: options.prometheusBinary,
+        folder: options.folder,
+        ...(options.features ? { features: options.features } : {}),
+        configYaml: stringify({
+          global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
+          rule_files: [options.recordingRulesFile, alertingRules],
+          alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${alertmanager.port}`] }] }] },
+          scrape_configs: [{ job_name: 'push-notification-exporter', static_configs: [{ targets: options.scrapeTargets }] }],
+        }),
+      });
+      return new AlertingStack(webhook, alertmanager, prometheus);
+    } catch (error) {
+      await alertmanager?.stop();
+      await webhook.stop();
+      throw error;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.prometheus.stop();
+    await this.alertmanager.stop();
+    await this.webhook.stop();
+  }
 }
