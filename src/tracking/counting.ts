@@ -24,22 +24,11 @@ export class TotalsMirror {
 
   /** The histogram series as they will be after these observations, grouped per series. */
   previewHistograms(observations: readonly HistogramObservation[]): HistogramUpdate[] {
-    // Family, then the label set's cached key, as mergeIncrements.
-    const families = new Map<string, Map<string, { family: string; labels: LabelSet; values: number[] }>>();
-    const groups: { family: string; labels: LabelSet; values: number[] }[] = [];
+    const groups = new SeriesGroups<{ family: string; labels: LabelSet; values: number[] }>();
     for (const observation of observations) {
-      let series = families.get(observation.family);
-      if (!series) families.set(observation.family, (series = new Map<string, { family: string; labels: LabelSet; values: number[] }>()));
-      const key = cachedLabelKey(observation.labels);
-      let group = series.get(key);
-      if (!group) {
-        group = { family: observation.family, labels: observation.labels, values: [] };
-        series.set(key, group);
-        groups.push(group);
-      }
-      group.values.push(observation.value);
+      groups.find(observation.family, observation.labels, () => ({ family: observation.family, labels: observation.labels, values: [] })).values.push(observation.value);
     }
-    return groups.map((group) => ({
+    return groups.all.map((group) => ({
       family: group.family,
       series: this.histograms.preview(group.family, group.labels, group.values),
     }));
@@ -79,26 +68,33 @@ export function keepLargest(counts: Map<string, bigint>, key: string, count: big
   if (existing === undefined || count > existing) counts.set(key, count);
 }
 
-
 /** Sums increments of the same series, so a batch writes each counter row once. */
 export function mergeIncrements(increments: readonly CounterIncrement[]): CounterIncrement[] {
-  // Family, then the label set's cached key: no key string is built per increment.
-  const families = new Map<string, Map<string, CounterIncrement>>();
-  const merged: CounterIncrement[] = [];
-  for (const increment of increments) {
-    let series = families.get(increment.family);
-    if (!series) families.set(increment.family, (series = new Map<string, CounterIncrement>()));
-    const key = cachedLabelKey(increment.labels);
-    const existing = series.get(key);
-    if (existing) {
-      existing.value += increment.value;
-      continue;
+  const merged = new SeriesGroups<CounterIncrement>();
+  for (const increment of increments) merged.find(increment.family, increment.labels, () => ({ ...increment, value: 0 })).value += increment.value;
+  return merged.all;
+}
+
+/**
+ * One entry per series (family and label set), in order of first appearance, found by family and
+ * the label set's cached key: no key string is built per item.
+ */
+class SeriesGroups<Entry> {
+  readonly all: Entry[] = [];
+  private readonly families = new Map<string, Map<string, Entry>>();
+
+  find(family: string, labels: LabelSet, create: () => Entry): Entry {
+    let series = this.families.get(family);
+    if (!series) this.families.set(family, (series = new Map<string, Entry>()));
+    const key = cachedLabelKey(labels);
+    let entry = series.get(key);
+    if (entry === undefined) {
+      entry = create();
+      series.set(key, entry);
+      this.all.push(entry);
     }
-    const copy = { ...increment };
-    series.set(key, copy);
-    merged.push(copy);
+    return entry;
   }
-  return merged;
 }
 
 /** Intake items carry their target (no `source`: intake is for Azure IDs only), '' when it is unknown. */

@@ -391,7 +391,6 @@ export class HubPoller {
     return copy;
   }
 
-
   private adjustCount(state: TrackedState, change: number): void {
     const count = (this.countsByState.get(state) ?? 0) + change;
     if (count === 0) this.countsByState.delete(state);
