@@ -15,14 +15,9 @@ const copiedTables: readonly { table: string; columns: readonly string[]; boolea
   {
     table: 'azure_outcome_counts',
     columns: ['target', 'notification_id', 'platform', 'outcome', 'count'],
-    // The file keeps a message's counts as JSON in its row, and older versions' rows in this table:
-    // both, the larger count of a (message, platform, outcome) in both.
-    from: `(SELECT target, notification_id, platform, outcome, max(count) AS count FROM (
-             SELECT target, notification_id, platform, outcome, count FROM azure_outcome_counts
-             UNION ALL
-             SELECT m.target, m.notification_id, p.key, o.key, o.value
-               FROM azure_messages m, json_each(m.outcome_counts) p, json_each(p.value) o
-              WHERE m.outcome_counts IS NOT NULL)
+    // The file keeps counts in the message's row and, from older versions, in this table: the view
+    // has both, and a (message, platform, outcome) in both keeps its larger count.
+    from: `(SELECT target, notification_id, platform, outcome, max(count) AS count FROM azure_last_counts
            GROUP BY target, notification_id, platform, outcome)`,
   },
   { table: 'azure_error_details', columns: ['target', 'notification_id', 'uri', 'state', 'attempts', 'next_fetch_at', 'first_seen_at', 'last_status'] },

@@ -86,15 +86,8 @@ export class SqliteMessages {
          WHERE target = ? AND notification_id = ? AND finished_at IS NULL`,
       ),
       getMessage: database.prepare(`SELECT * FROM azure_messages WHERE target = ? AND notification_id = ?`),
-      // The message's JSON counts, and rows of its own that versions before the JSON column wrote.
       getCounts: database
-        .prepare(
-          `SELECT p.key AS platform, o.key AS outcome, o.value AS count
-             FROM azure_messages m, json_each(m.outcome_counts) p, json_each(p.value) o
-            WHERE m.target = @target AND m.notification_id = @notificationId
-           UNION ALL
-           SELECT platform, outcome, count FROM azure_outcome_counts WHERE target = @target AND notification_id = @notificationId`,
-        )
+        .prepare(`SELECT platform, outcome, count FROM azure_last_counts WHERE target = ? AND notification_id = ?`)
         .safeIntegers(true),
       insertErrorDetails: database.prepare(
         `INSERT INTO azure_error_details (target, notification_id, uri, state, next_fetch_at, first_seen_at)
@@ -229,15 +222,8 @@ export class SqliteMessages {
         firstFoundAt: row.first_found_at ?? undefined,
       });
     }
-    // The JSON counts of each message, and rows of their own that versions before the JSON column wrote.
     const counts = this.database
-      .prepare(
-        `SELECT m.target, m.notification_id, p.key AS platform, o.key AS outcome, o.value AS count
-           FROM azure_messages m, json_each(m.outcome_counts) p, json_each(p.value) o WHERE m.finished_at IS NULL
-         UNION ALL
-         SELECT c.target, c.notification_id, c.platform, c.outcome, c.count FROM azure_outcome_counts c JOIN azure_messages m
-           ON m.target = c.target AND m.notification_id = c.notification_id WHERE m.finished_at IS NULL`,
-      )
+      .prepare(`SELECT target, notification_id, platform, outcome, count FROM azure_last_counts WHERE finished_at IS NULL`)
       .safeIntegers(true)
       .iterate() as IterableIterator<CountRow>;
     for (const row of counts) {
@@ -251,7 +237,7 @@ export class SqliteMessages {
     const row = this.statements.getMessage.get(target, notificationId) as MessageRow | undefined;
     if (!row) return undefined;
     const outcomes: Record<string, Record<string, number>> = {};
-    for (const count of this.statements.getCounts.all({ target, notificationId }) as Omit<CountRow, 'target' | 'notification_id'>[]) {
+    for (const count of this.statements.getCounts.all(target, notificationId) as Omit<CountRow, 'target' | 'notification_id'>[]) {
       const platform = (outcomes[count.platform] ??= {});
       const outcome = canonicalOutcome(count.outcome);
       platform[outcome] = Math.max(platform[outcome] ?? 0, Number(count.count));

@@ -152,4 +152,15 @@ export const migrations: readonly Migration[] = [
   -- there and are read beside it (the larger count wins) until their messages are pruned.
   ALTER TABLE azure_messages ADD COLUMN outcome_counts TEXT;
   `,
+  `
+  -- Every message's last-seen counts, wherever they are kept (the JSON column, or rows an earlier
+  -- version wrote): what lookups, resuming and --migrate-state read. A (message, platform, outcome)
+  -- may appear in both; readers keep the larger count.
+  CREATE VIEW azure_last_counts AS
+    SELECT m.target, m.notification_id, m.finished_at, p.key AS platform, o.key AS outcome, o.value AS count
+      FROM azure_messages m, json_each(m.outcome_counts) p, json_each(p.value) o
+    UNION ALL
+    SELECT c.target, c.notification_id, m.finished_at, c.platform, c.outcome, c.count
+      FROM azure_outcome_counts c JOIN azure_messages m ON m.target = c.target AND m.notification_id = c.notification_id;
+  `,
 ];
