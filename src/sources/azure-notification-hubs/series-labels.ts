@@ -2,15 +2,15 @@ import { platformLabel } from '../../metrics/labels.js';
 import { sourceLabels } from '../../metrics/names.js';
 import type { LabelSet } from '../../metrics/totals.js';
 
+/** Raw platform (collection) names remembered per hub; the known ones are ten. */
+const rawPlatformLimit = 64;
+
 /**
  * One label-set object per series of a hub, handed out again for every answer that counts into
  * it: the poll path then allocates no label objects per message, and whatever keys series by their
  * label-set object (exemplars, merged increments) computes each key once. Bounded by the series
  * the label caps allow (platforms × outcome names per target, a few states and reasons).
  */
-/** Raw platform (collection) names remembered per hub; the known ones are ten. */
-const rawPlatformLimit = 64;
-
 export class SeriesLabels {
   private readonly sets = new Map<string, LabelSet>();
   private readonly outcomes = new Map<string, Map<string, LabelSet>>();

@@ -62,8 +62,8 @@ export class SqliteStorage implements Storage {
     this.totalChanges = database.prepare('SELECT total_changes()').pluck();
     const totals = new SqliteTotals(database);
     const persist = (increments: readonly CounterIncrement[]) => totals.persistCounters(increments);
-    const apply = (increments: readonly CounterIncrement[]) => this.afterFlush.push(() => this.mirror.applyCounters(increments));
     const defer = (change: () => void) => this.afterFlush.push(change);
+    const apply = (increments: readonly CounterIncrement[]) => defer(() => this.mirror.applyCounters(increments));
     this.syncEverlive = new SqliteEverlive(database, persist, apply);
     this.syncErrorDetails = new SqliteErrorDetails(database, persist, apply);
     this.messages = new SqliteMessages(database, totals, this.mirror, defer, this.syncErrorDetails);
@@ -95,6 +95,7 @@ export class SqliteStorage implements Storage {
       storage.identity = StateFileIdentity.capture(path);
       return storage;
     } catch (error) {
+      void wal?.close();
       database.close();
       throw error;
     }

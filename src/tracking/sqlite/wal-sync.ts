@@ -91,16 +91,13 @@ export class WalSync {
     }
   }
 
-  /** Waits for the flush in progress and closes the descriptor (before the database is closed). */
+  /** Waits until everything handed in so far is flushed (or refused), then closes the descriptor. */
   async close(): Promise<void> {
-    while (this.syncing || this.waiting.length > 0) {
-      await new Promise<void>((resolve) => {
-        this.waiting.push({ effect: () => undefined, resolve, reject: () => resolve() });
-        if (!this.syncing) this.flush();
-      });
-    }
-    if (!this.closed) closeSync(this.fd);
+    if (this.closed) return;
+    // Batches settle in order: once this one has, every earlier one has too. Idle: nothing to wait for.
+    if (this.syncing || this.waiting.length > 0) await this.settle(() => undefined).catch(() => undefined);
     this.closed = true;
+    closeSync(this.fd);
   }
 
   private flush(): void {
